@@ -1,0 +1,1 @@
+"""What trains and measures: plain PyTorch GAN runs (only `tune.py` imports Ray or MLflow)."""

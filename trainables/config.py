@@ -1,0 +1,73 @@
+"""The trial config: defaults, dotted-key helpers and deep merge (plain dicts, no Ray)."""
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+# A trial config is a nested dict; every key here may be set from a spec's `fixed` or `search`.
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "variant": None,
+    "data": {"name": "ring8", "root": None, "image_size": None, "subset": None, "n_points": 100_000, "seed": 0},
+    "model": {"name": "mlp"},
+    "loss": "nonsaturating",
+    "remedies": {},
+    "train": {
+        "epochs": 10,
+        "batch_size": 64,
+        "steps_per_epoch": None,  # default: one pass over the data (len(data) // batch_size)
+        "optimizer": "adam",
+        "lr": 2e-4,
+        "lr_d": None,  # two-timescale: override per network
+        "lr_g": None,
+        "betas": [0.5, 0.999],
+        "n_critic": 1,
+        "threads": None,  # torch threads; None = the trial's CPUs
+    },
+    "eval": {"n_samples": 2500, "every": 1, "grid_every": 5, "grid_size": 64},
+    "collapse": {"metric": "eval/diversity", "threshold": 0.5, "patience": 2, "warmup": 0, "direction": "below"},
+}
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Return `base` updated recursively by `over` (neither is modified)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{'train.lr': 1} -> {'train': {'lr': 1}}."""
+    out: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'train': {'lr': 1}} -> {'train.lr': 1}; empty dicts are kept as {}."""
+    out: dict[str, Any] = {}
+    for key, value in nested.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults <- variant preset <- config: the full trial config a GANRun is built from."""
+    from trainables.variants import VARIANTS
+
+    variant = config.get("variant")
+    preset = VARIANTS[variant].config if variant else {}
+    return deep_merge(deep_merge(DEFAULTS, preset), config)

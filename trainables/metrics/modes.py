@@ -1,0 +1,56 @@
+"""Mode-based metrics: modes covered, high-quality fraction, KL to uniform, diversity (PacGAN, Lin et al. 2018)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def assign_to_centers(x: Tensor, centers: Tensor, std: float) -> tuple[Tensor, Tensor]:
+    """Nearest centre of each point and whether it lies within 3 std of it (PacGAN). x (N, 2) -> (N,), (N,)"""
+    dist = torch.cdist(x.float(), centers.float())  # (N, K)
+    d_min, mode = dist.min(dim=1)
+    return mode, d_min <= 3.0 * std
+
+
+def mode_histogram(modes: Tensor, keep: Tensor, n_modes: int) -> Tensor:
+    """Counts of `modes` over the samples where `keep` is true. -> (K,)"""
+    return torch.bincount(modes[keep], minlength=n_modes).double()
+
+
+def entropy(hist: Tensor) -> float:
+    """Shannon entropy (nats) of a histogram; 0 for an empty one."""
+    total = hist.sum()
+    if total <= 0:
+        return 0.0
+    p = hist[hist > 0] / total
+    return float(-(p * p.log()).sum())
+
+
+def diversity(hist: Tensor) -> float:
+    """exp(H(mode histogram)) / K: the effective fraction of modes produced (1 = uniform, 1/K = one mode)."""
+    if hist.sum() <= 0:
+        return 0.0
+    return math.exp(entropy(hist)) / len(hist)
+
+
+def kl_to_uniform(hist: Tensor) -> float:
+    """KL(p_hat || uniform over K modes) = ln K - H(p_hat) (PacGAN); ln K when the histogram is empty."""
+    return math.log(len(hist)) - entropy(hist)
+
+
+def mode_metrics(modes: Tensor, hq: Tensor, n_modes: int, count_all: bool) -> dict[str, float]:
+    """modes_covered (modes with a high-quality sample), hq_fraction, kl_to_uniform, diversity.
+
+    `count_all`: the mode histogram counts every sample (images: classifier argmax, PacGAN stacked MNIST);
+    otherwise only high-quality samples (2D mixtures).
+    """
+    hist = mode_histogram(modes, torch.ones_like(hq) if count_all else hq, n_modes)
+    covered = torch.bincount(modes[hq], minlength=n_modes) > 0
+    return {
+        "eval/modes_covered": float(covered.sum()),
+        "eval/hq_fraction": float(hq.float().mean()),
+        "eval/kl_to_uniform": kl_to_uniform(hist),
+        "eval/diversity": diversity(hist),
+    }

@@ -1,0 +1,58 @@
+"""Model registry: short name -> builder of (G, D features) with flat keyword arguments."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import Tensor, nn
+
+from trainables.models.dcgan import dcgan
+from trainables.models.mlp import mlp
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a builder returns: G (z -> sample), D's feature extractor (x -> (B, feat_dim)) and sizes."""
+
+    g: nn.Module
+    features: nn.Module
+    feat_dim: int
+    nz: int
+
+
+class Discriminator(nn.Module):
+    """D = head(features(x)): features are what feature matching compares, head maps (B, F) -> (B,) logits."""
+
+    def __init__(self, features: nn.Module, head: nn.Module):
+        super().__init__()
+        self.features = features
+        self.head = head
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x)).view(-1)
+
+
+MODELS: dict[str, Callable[..., Built]] = {"mlp": mlp, "dcgan": dcgan}
+
+
+def init_normal(module: nn.Module, std: float = 0.02) -> None:
+    """DCGAN init (Radford et al. 2016): weights N(0, std), BatchNorm weights N(1, std), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+
+
+def init_orthogonal(module: nn.Module, gain: float = 1.4) -> None:
+    """Orthogonal init with gain (the Unrolled GAN notebook, Metz et al. 2017)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.orthogonal_(m.weight, gain)
+            nn.init.zeros_(m.bias)
+
+
+INITS: dict[str, Callable[[nn.Module], None]] = {"normal": init_normal, "orthogonal": init_orthogonal}

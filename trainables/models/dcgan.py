@@ -1,0 +1,58 @@
+"""DCGAN (Radford et al. 2016) at 64 px (the label-noise seed architecture), 32/28/16/8 px, any channel count."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from torch import nn
+
+
+def _plan(image_size: int) -> tuple[int, int]:
+    """(start spatial size, number of stride-2 layers): 64 -> (4, 4), 32 -> (4, 3), 28 -> (7, 2), 8 -> (4, 1)."""
+    for start in (4, 7):
+        n = math.log2(image_size / start)
+        if n >= 1 and n == int(n):
+            return start, int(n)
+    raise ValueError(f"dcgan: image_size must be 4 or 7 times a power of two (>= 8), got {image_size}")
+
+
+def _generator(nz: int, ngf: int, channels: int, start: int, n: int) -> nn.Sequential:
+    width = [ngf * 2 ** (n - 1 - i) for i in range(n)]  # 64 px: 512, 256, 128, 64
+    mods: list[nn.Module] = [
+        nn.Unflatten(1, (nz, 1, 1)),
+        nn.ConvTranspose2d(nz, width[0], start, 1, 0, bias=False), nn.BatchNorm2d(width[0]), nn.ReLU(True),
+    ]
+    for c_in, c_out in zip(width[:-1], width[1:]):
+        mods += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+    mods += [nn.ConvTranspose2d(width[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+    return nn.Sequential(*mods)  # (B, nz) -> (B, channels, size, size)
+
+
+def _features(ndf: int, channels: int, n: int) -> nn.Sequential:
+    width = [ndf * 2**i for i in range(n)]  # 64 px: 64, 128, 256, 512
+    mods: list[nn.Module] = [nn.Conv2d(channels, width[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+    for c_in, c_out in zip(width[:-1], width[1:]):
+        mods += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+    return nn.Sequential(*mods, nn.Flatten())  # (B, C, size, size) -> (B, width[-1] * start**2)
+
+
+def dcgan(
+    data_shape: tuple[int, ...],
+    pack: int = 1,
+    nz: int = 100,
+    ngf: int = 64,
+    ndf: int = 64,
+    **unused: Any,
+):
+    """The seed DCGAN; D's final Conv2d(512, 1, 4) is the Linear head over the flattened (512, 4, 4) features."""
+    from trainables.models import Built, init_normal
+
+    if unused:
+        raise TypeError(f"dcgan: unknown argument(s) {sorted(unused)}")
+    channels, size = data_shape[0], data_shape[-1]
+    start, n = _plan(size)
+    g = _generator(nz, ngf, channels, start, n)
+    features = _features(ndf, channels * pack, n)
+    init_normal(g)
+    init_normal(features)
+    return Built(g=g, features=features, feat_dim=ndf * 2 ** (n - 1) * start**2, nz=nz)
