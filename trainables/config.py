@@ -71,3 +71,14 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     variant = config.get("variant")
     preset = VARIANTS[variant].config if variant else {}
     return deep_merge(deep_merge(DEFAULTS, preset), config)
+
+
+def expand_remedy_choice(sampled: Mapping[str, Any]) -> dict[str, Any]:
+    """A sampled `remedies` option ('a+b', [a, b] or 'none') -> {'remedies.a': {}, ...} beside its params."""
+    out = {k: v for k, v in sampled.items() if k != "remedies"}
+    option = sampled.get("remedies")
+    names = option.split("+") if isinstance(option, str) else list(option or [])
+    for name in (n for n in names if n and n != "none"):
+        if not any(k.startswith(f"remedies.{name}.") for k in out):
+            out[f"remedies.{name}"] = {}
+    return out

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from trainables.losses import LOSSES, Loss, d_probability
 from trainables.models import MODELS, Discriminator
-from trainables.remedies import REMEDIES, Remedy, resolve_params
+from trainables.remedies import REMEDIES, Remedy, check_combination, resolve_params
 
 
 class Diverged(RuntimeError):
@@ -54,6 +54,7 @@ def _optimizer(name: str, params, lr: float, betas) -> torch.optim.Optimizer:
 def build_context(cfg: Mapping[str, Any], data_shape: tuple[int, ...], gen: torch.Generator,
                   device: torch.device) -> StepContext:
     """Nets, optimisers and remedies from a resolved trial config (trainables.config.resolve)."""
+    check_combination(list(cfg.get("remedies") or {}), LOSSES[cfg["loss"]].uses_targets)
     remedies = [(n, REMEDIES[n], resolve_params(n, p)) for n, p in (cfg.get("remedies") or {}).items()]
     kwargs = {k: v for k, v in cfg["model"].items() if k != "name"}
     train = dict(cfg["train"])

@@ -13,7 +13,28 @@ class Variant:
     config: Mapping[str, Any]
 
 
+def _pacgan(m: int) -> Variant:
+    return Variant(f"PacGAN{m}: D sees packs of {m} samples (Lin et al. 2018)", {"remedies": {"packing": {"m": m}}})
+
+
+def _unrolled(k: int) -> Variant:
+    return Variant(f"Unrolled GAN, {k} look-ahead D steps; Adam D 1e-4, G 1e-3, beta1 0.5 (Metz et al. 2017)",
+                   {"remedies": {"unrolled": {"k": k}},
+                    "train": {"optimizer": "adam", "lr_d": 1e-4, "lr_g": 1e-3, "betas": [0.5, 0.999]}})
+
+
 VARIANTS: dict[str, Variant] = {
     "gan": Variant("Goodfellow et al. 2014, minimax loss", {"loss": "minimax"}),
     "ns_gan": Variant("Goodfellow et al. 2014, non-saturating loss", {"loss": "nonsaturating"}),
+    "wgan": Variant("WGAN: critic loss, weights clipped to 0.01, 5 critic steps, RMSprop 5e-5 (Arjovsky et al. 2017)",
+                    {"loss": "wasserstein", "remedies": {"weight_clipping": {"c": 0.01}, "n_critic": {"n": 5}},
+                     "train": {"optimizer": "rmsprop", "lr": 5e-5}}),
+    "wgan_gp": Variant("WGAN-GP: penalty 10, 5 critic steps, Adam 1e-4 betas (0.5, 0.9) (Gulrajani et al. 2017)",
+                       {"loss": "wasserstein", "remedies": {"gradient_penalty": {"lambda": 10.0}, "n_critic": {"n": 5}},
+                        "train": {"optimizer": "adam", "lr": 1e-4, "betas": [0.5, 0.9]}}),
+    "lsgan": Variant("LSGAN: least-squares loss (Mao et al. 2017)", {"loss": "least_squares"}),
+    "hinge_sngan": Variant("SNGAN: hinge loss, spectrally normalised D (Miyato et al. 2018)",
+                           {"loss": "hinge", "remedies": {"spectral_norm": {"n_power_iterations": 1}}}),
+    **{f"pacgan{m}": _pacgan(m) for m in (2, 3, 4)},
+    **{f"unrolled{k}": _unrolled(k) for k in (5, 10)},
 }

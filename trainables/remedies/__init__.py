@@ -43,7 +43,9 @@ def _registry() -> dict[str, Remedy]:
     found: dict[str, Remedy] = dict(labels.REMEDIES)
     try:  # the remedy catalogue (issue 3) registers itself here
         from trainables.remedies import catalogue
-    except ImportError:
+    except ModuleNotFoundError as err:  # only a missing catalogue; an error inside it must surface
+        if err.name != "trainables.remedies.catalogue":
+            raise
         return found
     found.update(catalogue.REMEDIES)
     return found
@@ -60,3 +62,17 @@ def resolve_params(name: str, given: Params | None) -> dict[str, Any]:
     if unknown:
         raise KeyError(f"remedy {name!r}: unknown parameter(s) {unknown}; known: {sorted(remedy.defaults)}")
     return {**remedy.defaults, **given}
+
+
+def check_combination(names: list[str], uses_targets: bool) -> None:
+    """Raise ValueError for an unknown remedy, a conflicting pair, or a label remedy on a loss without targets."""
+    unknown = [n for n in names if n not in REMEDIES]
+    if unknown:
+        raise ValueError(f"unknown remedy {unknown[0]!r}; known: {', '.join(sorted(REMEDIES))}")
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if b in REMEDIES[a].conflicts or a in REMEDIES[b].conflicts:
+                raise ValueError(f"remedies {a!r} and {b!r} cannot be combined: {REMEDIES[a].doc}")
+        if REMEDIES[a].needs_targets and not uses_targets:
+            raise ValueError(f"remedy {a!r} acts on D's targets; the loss has none (use minimax, nonsaturating "
+                             f"or least_squares)")

@@ -1,0 +1,1 @@
+"""The study runner: spec -> Ray Tune + Optuna -> MLflow -> summary."""

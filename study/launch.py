@@ -1,0 +1,148 @@
+"""Start Ray, the MLflow parent run and the Tune experiment for a validated spec; resume; print the summary."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+from mlflow.tracking import MlflowClient
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import Repeater
+from ray.tune.search.optuna import OptunaSearch
+
+from study import tracking
+from study.schema import Spec
+from study.space import SearchSpace
+from study.spec import SpecError
+from trainables.config import resolve
+from trainables.tune import GANTrainable
+
+
+def prepare_data(base: dict[str, Any]) -> dict[str, Any]:
+    """Fetch the dataset and train/cache its mode classifier once, on the driver, before any trial starts."""
+    from trainables.data import load_dataset
+    from trainables.evaluate import ModeScorer
+
+    cfg = resolve(base)
+    if cfg["data"].get("root"):
+        base.setdefault("data", {})["root"] = str(Path(cfg["data"]["root"]).expanduser().resolve())
+        cfg = resolve(base)
+    data = load_dataset(cfg["data"])
+    scorer = ModeScorer(data, cfg["data"].get("root"), __import__("torch").device("cpu"))
+    return {"data": data.info or {}, "classifier": scorer.info}
+
+
+def check_resources(spec: Spec) -> None:
+    """Fail clearly when a trial asks for more CPUs or GPUs than any node has (Tune would wait forever)."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    for key, want in (("CPU", spec.resources.cpu), ("GPU", spec.resources.gpu)):
+        best = max((n.get(key, 0.0) for n in nodes), default=0.0)
+        if want > best:
+            raise SpecError(f"resources.{key.lower()}: a trial asks for {want:g} {key}, but the largest node has "
+                            f"{best:g} (cluster total {ray.cluster_resources().get(key, 0):g})")
+
+
+def _searcher(spec: Spec) -> Repeater:
+    sampler = optuna.samplers.TPESampler(seed=spec.sampler_seed, multivariate=True, group=True, constant_liar=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search = OptunaSearch(space=SearchSpace(spec), metric=spec.objective.metric, mode=spec.objective.mode,
+                          sampler=sampler, study_name=f"{spec.name}-{int(time.time())}")
+    return Repeater(search, repeat=len(spec.seed_list), set_index=True)
+
+
+def _scheduler(spec: Spec):
+    if spec.scheduler.name == "asha":
+        return ASHAScheduler(time_attr="training_iteration", metric=spec.objective.metric, mode=spec.objective.mode,
+                             max_t=spec.fixed.train.epochs, grace_period=spec.scheduler.grace_period,
+                             reduction_factor=spec.scheduler.reduction_factor)
+    return FIFOScheduler()
+
+
+def _trainable(spec: Spec, base: dict, uri: str, exp_id: str, parent: str):
+    params = {"base": base, "seeds": spec.seed_list, "tracking_uri": uri, "experiment_id": exp_id,
+              "parent_run_id": parent, "search_keys": sorted(spec.search),
+              "stop_on_collapse": spec.scheduler.name == "stop_on_collapse"}
+    wrapped = tune.with_parameters(GANTrainable, **params)
+    return tune.with_resources(wrapped, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+
+
+def _run_config(spec: Spec, storage: Path, name: str) -> tune.RunConfig:
+    ckpt = tune.CheckpointConfig(checkpoint_frequency=spec.checkpoint.every, num_to_keep=spec.checkpoint.keep,
+                                 checkpoint_at_end=True)
+    return tune.RunConfig(name=name, storage_path=str(storage), checkpoint_config=ckpt,
+                          failure_config=tune.FailureConfig(max_failures=spec.max_failures), verbose=1)
+
+
+def _state_file(storage: Path) -> Path:
+    return storage / "latest.json"
+
+
+def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) -> int:
+    """Run (or resume) the study; returns the process exit code."""
+    tracking.quiet()
+    base = spec.fixed.model_dump(mode="json", exclude_none=False)
+    info = prepare_data(base)
+    print(f"data: {json.dumps(info['data'], default=str)}; mode classifier: {json.dumps(info['classifier'], default=str)}")
+    uri = tracking.resolve_uri(args.tracking_uri or spec.tracking.uri)
+    key = spec.name + ("-quick" if args.quick else "")
+    storage = Path(args.storage_path or spec.storage_path or tracking.default_home() / "ray").expanduser()
+    storage = (storage if "://" in str(storage) else storage.resolve()) / key
+    client = MlflowClient(uri)
+    exp_id = tracking.experiment_id(client, spec.tracking.experiment or spec.name)
+    print(f"MLflow tracking URI: {uri}  (open it: {tracking.ui_command(uri)})", flush=True)
+
+    ray.init(address=args.address, include_dashboard=False, ignore_reinit_error=True,
+             runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("GAN_STUDY_")}})
+    check_resources(spec)
+    if args.resume:
+        tuner, parent, run_dir = _restore(spec, storage, client, uri, exp_id, base)
+    else:
+        run_name = time.strftime("%Y%m%d-%H%M%S")
+        parent = tracking.start_parent(client, exp_id, spec, spec_path, f"{key}-{run_name}", sorted(spec.search), args.quick)
+        run_dir = storage / run_name
+        storage.mkdir(parents=True, exist_ok=True)
+        _state_file(storage).write_text(json.dumps({"run_name": run_name, "parent_run_id": parent}))
+        tune_cfg = tune.TuneConfig(search_alg=_searcher(spec), scheduler=_scheduler(spec),
+                                   num_samples=n_cfg * len(spec.seed_list), max_concurrent_trials=spec.max_concurrent,
+                                   trial_dirname_creator=lambda t: t.trial_id, reuse_actors=False)
+        tuner = tune.Tuner(_trainable(spec, base, uri, exp_id, parent), tune_config=tune_cfg,
+                           run_config=_run_config(spec, storage, run_name))
+    print(f"Ray results: {run_dir}  (parent MLflow run {parent})", flush=True)
+    results = tuner.fit()
+    return _finish(client, uri, spec, parent, results)
+
+
+def _restore(spec: Spec, storage: Path, client: MlflowClient, uri: str, exp_id: str, base: dict):
+    state_file = _state_file(storage)
+    if not state_file.is_file():
+        raise SpecError(f"--resume: no earlier run of study {storage.name!r} under {storage}")
+    state = json.loads(state_file.read_text())
+    run_dir = storage / state["run_name"]
+    if not tune.Tuner.can_restore(str(run_dir)):
+        raise SpecError(f"--resume: {run_dir} holds no restorable Tune experiment")
+    client.update_run(state["parent_run_id"], status="RUNNING")
+    tuner = tune.Tuner.restore(str(run_dir), trainable=_trainable(spec, base, uri, exp_id, state["parent_run_id"]),
+                               resume_unfinished=True, resume_errored=True)
+    print(f"resuming {run_dir}", flush=True)
+    return tuner, state["parent_run_id"], run_dir
+
+
+def _finish(client: MlflowClient, uri: str, spec: Spec, parent: str, results) -> int:
+    from study.report import format_table, load_trials, summary_table
+
+    trials = load_trials(spec.tracking.experiment or spec.name, tracking_uri=uri, parent_run_id=parent)
+    table = summary_table(trials)
+    text = format_table(table)
+    print("\nStudy summary (median collapse epoch by Kaplan-Meier; 'N+' = no collapse within N epochs):")
+    print(text)
+    tracking.log_summary(client, parent, text, table.to_csv(index=False))
+    errors = [r for r in results if r.error]
+    client.set_terminated(parent, "FINISHED" if len(errors) < len(results) or not len(results) else "FAILED")
+    print(f"{len(results)} trials, {len(errors)} failed. MLflow: {uri}\nOpen the UI: {tracking.ui_command(uri)}")
+    return 0 if len(errors) < max(1, len(results)) else 1

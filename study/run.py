@@ -1,0 +1,59 @@
+"""`python -m study.run SPEC [--quick] [--set k=v ...] [--resume] [--address A] [--tracking-uri U] [--dry-run]`."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script (`ray submit CLUSTER study/run.py -- SPEC`)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from study.spec import SpecError, load_spec, n_configurations  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m study.run", description="Run a GAN mode-collapse study.")
+    p.add_argument("spec", help="study spec YAML (search_spaces/*.yaml)")
+    p.add_argument("--quick", action="store_true", help="apply the spec's `quick` block (a CPU budget)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec key (dotted; trial-config keys like train.epochs go under fixed)")
+    p.add_argument("--resume", action="store_true", help="continue the latest interrupted run of this study")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster (e.g. auto or 10.0.0.1:6379)")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: a local SQLite store)")
+    p.add_argument("--storage-path", default=None, help="where Ray keeps results and checkpoints")
+    p.add_argument("--dry-run", action="store_true", help="validate and print the plan; start nothing")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        spec = load_spec(args.spec, quick=args.quick, overrides=args.overrides)
+    except SpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    seeds = spec.seed_list
+    n_cfg = n_configurations(spec)
+    print(f"gan-study: {spec.name}{' (quick)' if args.quick else ''}: {n_cfg} configurations x {len(seeds)} seeds "
+          f"= {n_cfg * len(seeds)} trials of {spec.fixed.train.epochs} epochs; searched: "
+          f"{', '.join(spec.search) or 'nothing (fixed config)'}", flush=True)
+    if args.dry_run:
+        return 0
+    from study.launch import launch  # imports Ray and MLflow only once the spec is known to be good
+
+    try:
+        return launch(spec, Path(args.spec), args, n_cfg)
+    except SpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Driver-side MLflow: tracking URI, experiment, and the study's parent run with its artifacts."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+
+def default_home() -> Path:
+    """Where studies keep their local MLflow store and Ray results: $GAN_STUDY_HOME, else ./.studies."""
+    return Path(os.environ.get("GAN_STUDY_HOME") or Path.cwd() / ".studies").resolve()
+
+
+def resolve_uri(uri: str | None) -> str:
+    """An absolute tracking URI (workers run in trial directories, so relative paths would move)."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_home() / 'mlflow.db'}"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path = Path(uri.removeprefix("sqlite:///")).resolve()
+        uri = f"sqlite:///{path}"
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return uri
+
+
+def git_commit() -> str:
+    """The checkout's commit (with '-dirty' when it has uncommitted changes), or 'unknown'."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found else client.create_experiment(name)
+
+
+def start_parent(client: MlflowClient, exp_id: str, spec: Any, spec_path: Path, run_name: str,
+                 search_keys: list[str], quick: bool) -> str:
+    """Create the study's parent run with the spec file, its resolved config and the git commit."""
+    commit = git_commit()
+    tags = {"gan_study.role": "study", "gan_study.study": spec.name, "gan_study.search_keys": json.dumps(search_keys),
+            "gan_study.quick": str(quick), "mlflow.source.git.commit": commit, "git_commit": commit}
+    run = client.create_run(exp_id, tags=tags, run_name=run_name)
+    rid = run.info.run_id
+    params = {"study.name": spec.name, "study.seeds": len(spec.seed_list), "study.trials": spec.trials,
+              "study.scheduler": spec.scheduler.name, "train.epochs": spec.fixed.train.epochs,
+              "objective.metric": spec.objective.metric, "objective.mode": spec.objective.mode}
+    for k, v in params.items():
+        client.log_param(rid, k, str(v))
+    with tempfile.TemporaryDirectory() as tmp:
+        resolved = Path(tmp) / "resolved.yaml"
+        resolved.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        client.log_artifact(rid, str(spec_path), "spec")
+        client.log_artifact(rid, str(resolved), "spec")
+    return rid
+
+
+def log_summary(client: MlflowClient, run_id: str, table_text: str, table_csv: str) -> None:
+    """Attach the study summary (text and CSV) to the parent run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in (("summary.txt", table_text), ("summary.csv", table_csv)):
+            (Path(tmp) / name).write_text(text)
+            client.log_artifact(run_id, str(Path(tmp) / name))
+
+
+def ui_command(uri: str) -> str:
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def quiet() -> None:
+    """Keep MLflow's own start-up chatter (alembic migrations) off the study's output."""
+    import logging
+
+    for name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,20 @@
+"""Shared fixtures: one local Ray session for the whole test run (real Ray, 2 CPUs, no dashboard)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """`ray.init(address="local")` keeps tests off any running cluster (STACK_NOTES.md)."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False,
+             object_store_memory=100 * 1024**2, ignore_reinit_error=True)
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,182 @@
+"""Known-answer tests for study.report, and the label-noise notebook against a real MLflow store."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import mlflow
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from nbclient import NotebookClient
+
+from study.report import format_table, kaplan_meier, km_quantile, load_trials, summary_table
+
+REPO = Path(__file__).resolve().parents[2]
+FLIP = "remedies.label_flip.rate"
+
+# Hand-computed: times 2,3,3,5,6,8 with events 1,1,0,1,0,1 (a censoring tied with the event at 3).
+#   t=2: n=6 d=1 S=5/6;  t=3: n=5 d=1 S=5/6*4/5=2/3;  t=5: n=3 d=1 S=2/3*2/3=4/9;
+#   t=6: n=2 d=0 S=4/9 (censored);  t=8: n=1 d=1 S=0.
+TIMES = [2, 3, 3, 5, 6, 8]
+EVENTS = [1, 1, 0, 1, 0, 1]
+
+
+def test_kaplan_meier_known_answer():
+    km = kaplan_meier(TIMES, EVENTS)
+    assert km["t"].tolist() == [0, 2, 3, 5, 6, 8]
+    assert km["at_risk"].tolist() == [6, 6, 5, 3, 2, 1]
+    assert km["events"].tolist() == [0, 1, 1, 1, 0, 1]
+    np.testing.assert_allclose(km["survival"], [1, 5 / 6, 2 / 3, 4 / 9, 4 / 9, 0])
+
+
+def test_km_quantiles_known_answer():
+    assert km_quantile(TIMES, EVENTS, 0.25) == 3  # first S <= 0.75
+    assert km_quantile(TIMES, EVENTS, 0.5) == 5  # first S <= 0.5
+    assert km_quantile(TIMES, EVENTS, 0.75) == 8  # first S <= 0.25
+
+
+def test_km_exact_half_and_all_censored():
+    assert km_quantile([4, 6, 9, 9], [1, 1, 0, 0], 0.5) == 6  # S(6) = 0.5 exactly
+    km = kaplan_meier([70, 70, 70], [0, 0, 0])
+    assert km["survival"].tolist() == [1.0, 1.0]
+    assert km_quantile([70, 70, 70], [0, 0, 0], 0.5) is None
+    assert km_quantile([], [], 0.5) is None
+
+
+def _frame(rows, keys):
+    cols = ["run_id", "outcome", "seed", *keys, "train.epochs", "collapse_epoch", "epochs_survived",
+            "collapsed", "final_diversity", "final_modes_covered"]
+    df = pd.DataFrame(rows, columns=cols)
+    df.attrs["search_keys"] = keys
+    return df
+
+
+def test_summary_table_by_hand():
+    nan = math.nan
+    df = _frame([
+        # rate 0.2 first: the table must sort by key
+        ("e", "censored", 0, 0.2, 70, nan, 70, 0, 0.90, 8),
+        ("f", "censored", 1, 0.2, 70, nan, 70, 0, 0.80, 8),
+        ("g", "censored", 2, 0.2, 70, nan, 70, 0, 0.70, 7),
+        ("h", "never_diverse", 3, 0.2, 70, nan, 70, 0, 0.10, 1),
+        ("i", "diverged", 4, 0.2, 70, nan, 30, 0, nan, nan),
+        ("a", "collapsed", 0, 0.0, 70, 5, 5, 1, 0.125, 1),
+        ("b", "collapsed", 1, 0.0, 70, 10, 10, 1, 0.125, 1),
+        ("c", "collapsed", 2, 0.0, 70, 12, 12, 1, 0.125, 1),
+        ("d", "censored", 3, 0.0, 70, nan, 70, 0, 0.625, 6),
+    ], [FLIP])
+    table = summary_table(df)
+    assert table[FLIP].tolist() == [0.0, 0.2]
+    r0, r2 = table.iloc[0], table.iloc[1]
+    # rate 0.0: S = 3/4 at 5, 1/2 at 10, 1/4 at 12
+    assert (r0["seeds"], r0["collapsed"], r0["never_diverse"], r0["diverged"]) == (4, 3, 0, 0)
+    assert r0["median_collapse_epoch"] == "10" and r0["spread"] == "5-12"
+    assert r0["final_diversity_mean"] == pytest.approx(0.25)
+    assert r0["mean_final_diversity"] == "0.250 ± 0.250"
+    # rate 0.2: nothing collapsed, never_diverse left out, the diverged trial censored at 30
+    assert (r2["seeds"], r2["collapsed"], r2["never_diverse"], r2["diverged"]) == (5, 0, 1, 1)
+    assert r2["median_collapse_epoch"] == "70+" and r2["spread"] == "70+-70+"
+    assert r2["final_diversity_mean"] == pytest.approx(np.mean([0.9, 0.8, 0.7, 0.1]))
+    text = format_table(table, title="T")
+    assert text.splitlines()[0] == "T" and "70+" in text and "final_diversity_sd" not in text
+
+
+def test_summary_table_without_search_keys():
+    df = _frame([("a", "censored", 0, 70, math.nan, 70, 0, 0.9, 8),
+                 ("b", "censored", 1, 70, math.nan, 70, 0, 0.8, 8)], [])
+    table = summary_table(df)
+    assert len(table) == 1 and table.iloc[0]["median_collapse_epoch"] == "70+"
+    assert table.iloc[0]["seeds"] == 2
+
+
+# ---------------------------------------------------------------- real MLflow store
+
+EPOCHS = 8
+# (rate, seed, outcome, collapse epoch or None, diversity per epoch)
+TRIALS = [
+    (0.0, 0, "collapsed", 4, [0.6, 0.8, 0.7, 0.3, 0.2, 0.2]),
+    (0.0, 1, "collapsed", 6, [0.7, 0.8, 0.8, 0.7, 0.6, 0.4, 0.3, 0.3]),
+    (0.1, 0, "censored", None, [0.6, 0.7, 0.8, 0.8, 0.9, 0.9, 0.9, 0.95]),
+    (0.1, 1, "censored", None, [0.5, 0.6, 0.7, 0.8, 0.8, 0.9, 0.9, 0.85]),
+]
+
+
+@pytest.fixture
+def tracking_uri(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = "sqlite:///" + str(tmp_path / "m.db")
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+def _log_trial(client, exp_id, parent_id, rate, seed, outcome, collapse_at, diversity, t0):
+    run = client.create_run(exp_id, start_time=t0, tags={
+        "mlflow.parentRunId": parent_id, "gan_study.role": "trial", "gan_study.outcome": outcome})
+    params = {"seed": seed, "train.epochs": EPOCHS, FLIP: rate, "train.lr": 0.0002, "data.name": "ring8",
+              "loss": "nonsaturating", "variant": "vanilla"}
+    metrics = []
+    for epoch, div in enumerate(diversity, start=1):
+        collapsed = int(collapse_at is not None and epoch >= collapse_at + 1)
+        metrics += [Metric("eval/diversity", div, t0 + epoch, epoch),
+                    Metric("eval/modes_covered", round(8 * div), t0 + epoch, epoch),
+                    Metric("epochs_survived", collapse_at if collapsed else epoch, t0 + epoch, epoch),
+                    Metric("collapsed", collapsed, t0 + epoch, epoch)]
+    if collapse_at is not None:
+        metrics.append(Metric("collapse_epoch", collapse_at, t0 + len(diversity), len(diversity)))
+    client.log_batch(run.info.run_id, metrics=metrics,
+                     params=[Param(k, str(v)) for k, v in params.items()])
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def _log_study(uri, experiment):
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment(experiment)
+    old = client.create_run(exp_id, start_time=1_000, tags={"gan_study.role": "study"})
+    _log_trial(client, exp_id, old.info.run_id, 0.5, 0, "censored", None, [0.9, 0.9], 1_001)
+    parent = client.create_run(exp_id, start_time=2_000, tags={
+        "gan_study.role": "study", "gan_study.study": experiment, "gan_study.search_keys": json.dumps([FLIP])})
+    client.log_batch(parent.info.run_id, params=[Param("study.seeds", "2"), Param("train.epochs", str(EPOCHS))],
+                     tags=[RunTag("mlflow.runName", "study")])
+    for i, trial in enumerate(TRIALS):
+        _log_trial(client, exp_id, parent.info.run_id, *trial, 2_001 + 100 * i)
+    return parent.info.run_id
+
+
+def test_load_trials_and_notebook(tracking_uri, monkeypatch):
+    parent = _log_study(tracking_uri, "label_noise_test")
+    df = load_trials("label_noise_test", tracking_uri=tracking_uri)
+    assert df.attrs == {"search_keys": [FLIP], "parent_run_id": parent}  # the latest parent, not the old one
+    assert len(df) == 4
+    assert df[FLIP].tolist() == [0.0, 0.0, 0.1, 0.1] and df["seed"].tolist() == [0, 1, 0, 1]
+    assert df["train.epochs"].tolist() == [EPOCHS] * 4
+    assert df["collapse_epoch"].tolist()[:2] == [4, 6] and df["collapse_epoch"].iloc[2:].isna().all()
+    assert df["epochs_survived"].tolist() == [4, 6, 8, 8]
+    assert df["collapsed"].tolist() == [1, 1, 0, 0]
+    assert df["final_diversity"].tolist() == [0.2, 0.3, 0.95, 0.85]  # value at the last step
+    assert df["final_modes_covered"].tolist() == [2, 2, 8, 7]
+
+    table = summary_table(df)
+    assert table[FLIP].tolist() == [0.0, 0.1]
+    assert table["median_collapse_epoch"].tolist() == ["4", "8+"]  # S(4) = 1/2
+    assert table["spread"].tolist() == ["4-6", "8+-8+"]
+    assert table["collapsed"].tolist() == [2, 0] and table["seeds"].tolist() == [2, 2]
+    assert table["final_diversity_mean"].tolist() == pytest.approx([0.25, 0.9])
+
+    monkeypatch.setenv("GAN_STUDY_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("GAN_STUDY_EXPERIMENT", "label_noise_test")
+    nb = nbformat.read(REPO / "reports" / "label_noise.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(REPO / "reports")}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    stdout = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "label-flip rate -> epochs until collapse" in stdout
+    assert format_table(table) in stdout
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2

@@ -1,0 +1,83 @@
+"""Known-answer tests for mode metrics and the collapse detector."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from trainables.data.mixtures import grid25_centers, ring8_centers, sample_mixture
+from trainables.metrics.collapse import CollapseRule, collapse_status
+from trainables.metrics.modes import assign_to_centers, diversity, kl_to_uniform, mode_metrics
+
+
+def _score(x, centers, std):
+    modes, hq = assign_to_centers(x, centers, std)
+    return mode_metrics(modes, hq, len(centers), count_all=False)
+
+
+def test_all_samples_on_one_mode():
+    centers = ring8_centers()
+    x = centers[3].repeat(500, 1) + 0.001 * torch.randn(500, 2)
+    m = _score(x, centers, 0.01)
+    assert m["eval/modes_covered"] == 1
+    assert m["eval/diversity"] == pytest.approx(1 / 8)
+    assert m["eval/kl_to_uniform"] == pytest.approx(math.log(8))
+    assert m["eval/hq_fraction"] == 1.0
+
+
+def test_real_samples_cover_every_mode():
+    gen = torch.Generator().manual_seed(0)
+    for centers, std in ((ring8_centers(), 0.01), (grid25_centers(), 0.05)):
+        m = _score(sample_mixture(centers, std, 2500, gen), centers, std)
+        assert m["eval/modes_covered"] == len(centers)
+        assert m["eval/diversity"] > 0.97
+        assert m["eval/hq_fraction"] == pytest.approx(1 - math.exp(-4.5), abs=0.01)  # P(chi_2 <= 3)
+        assert m["eval/kl_to_uniform"] < 0.02
+
+
+def test_ring8_has_eight_distinct_centres():
+    c = ring8_centers()
+    assert len(torch.unique(c.round(decimals=4), dim=0)) == 8
+    assert torch.allclose(c.norm(dim=1), torch.ones(8))
+
+
+def test_far_samples_are_not_high_quality():
+    centers = ring8_centers()
+    m = _score(torch.full((100, 2), 5.0), centers, 0.01)
+    assert m["eval/hq_fraction"] == 0 and m["eval/modes_covered"] == 0 and m["eval/diversity"] == 0
+
+
+def test_diversity_and_kl_two_equal_modes():
+    hist = torch.tensor([50.0, 50.0, 0, 0])
+    assert diversity(hist) == pytest.approx(0.5)
+    assert kl_to_uniform(hist) == pytest.approx(math.log(4) - math.log(2))
+
+
+RULE = CollapseRule(threshold=0.5, patience=2, warmup=1)
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([0.9, 0.8, 0.3, 0.2, 0.1], {"collapsed": 1, "collapse_epoch": 3, "epochs_survived": 2, "never_diverse": 0}),
+        ([0.9, 0.3, 0.9, 0.3, 0.9], {"collapsed": 0, "collapse_epoch": None, "epochs_survived": 5, "never_diverse": 0}),
+        ([0.2, 0.3, 0.1, 0.1], {"collapsed": 0, "collapse_epoch": None, "epochs_survived": 4, "never_diverse": 1}),
+        ([0.9, 0.9, 0.9, 0.2], {"collapsed": 0, "collapse_epoch": None, "epochs_survived": 4, "never_diverse": 0}),
+        ([0.2, 0.9, 0.1, 0.1], {"collapsed": 1, "collapse_epoch": 3, "epochs_survived": 2, "never_diverse": 0}),
+    ],
+    ids=["collapses", "recovers", "never-diverse", "censored-tail", "late-diverse-then-collapse"],
+)
+def test_collapse_detector(values, expected):
+    assert collapse_status(values, RULE) == expected
+
+
+def test_warmup_ignores_early_dips():
+    rule = CollapseRule(threshold=0.5, patience=2, warmup=3)
+    assert collapse_status([0.9, 0.1, 0.1, 0.9, 0.9], rule)["collapsed"] == 0
+    assert collapse_status([0.9, 0.1, 0.1, 0.1, 0.1], rule)["collapse_epoch"] == 4
+
+
+def test_direction_above():
+    rule = CollapseRule(threshold=0.5, patience=1, direction="above")
+    assert collapse_status([0.1, 0.2, 0.9], rule)["collapse_epoch"] == 3

@@ -1,0 +1,61 @@
+"""Every variant preset resolves, builds and trains two steps; presets carry PROTOCOLS.md settings."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from trainables.config import resolve
+from trainables.step import build_context, train_step
+from trainables.variants import VARIANTS
+
+MLP = {"name": "mlp", "g_hidden": 16, "g_layers": 2, "d_hidden": 16, "d_layers": 2, "maxout": 2}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def build(variant: str, **over):
+    cfg = resolve({"variant": variant, "model": MLP, "train": {"batch_size": 24}, **over})
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    return cfg, build_context(cfg, (2,), gen, torch.device("cpu")), gen
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_resolves_and_runs_two_steps(variant):
+    cfg, ctx, gen = build(variant)
+    assert VARIANTS[variant].doc
+    data = torch.randn(128, 2, generator=gen)
+    for _ in range(2):
+        logs = train_step(ctx, lambda: data[torch.randint(128, (24,), generator=gen)])
+    assert all(math.isfinite(v) for v in logs.values())
+    assert ctx.counts["g_steps"] == 2 and ctx.counts["d_steps"] == 2 * ctx.n_critic
+
+
+def test_presets_follow_protocols():
+    _, wgan, _ = build("wgan")
+    assert isinstance(wgan.opt_d, torch.optim.RMSprop) and wgan.opt_d.param_groups[0]["lr"] == 5e-5
+    assert wgan.n_critic == 5 and [n for n, _, _ in wgan.remedies] == ["weight_clipping", "n_critic"]
+    _, gp, _ = build("wgan_gp")
+    assert gp.opt_d.param_groups[0]["betas"] == (0.5, 0.9) and gp.opt_d.param_groups[0]["lr"] == 1e-4
+    assert gp.n_critic == 5 and gp.remedies[0][2] == {"lambda": 10.0}
+    _, sn, _ = build("hinge_sngan")
+    assert any(hasattr(m, "parametrizations") for m in sn.d.modules())
+    for m in (2, 3, 4):
+        _, pac, _ = build(f"pacgan{m}")
+        assert pac.d.features[1].linear.in_features == 2 * m
+    cfg, unrolled, _ = build("unrolled10")
+    assert cfg["remedies"]["unrolled"]["k"] == 10 and unrolled.opt_g.param_groups[0]["lr"] == 1e-3
+
+
+def test_trial_config_overrides_preset():
+    cfg, ctx, _ = build("wgan_gp", remedies={"gradient_penalty": {"lambda": 1.0}}, train={"lr": 3e-4})
+    assert cfg["remedies"]["gradient_penalty"] == {"lambda": 1.0} and "n_critic" in cfg["remedies"]
+    assert ctx.opt_d.param_groups[0]["lr"] == 3e-4

@@ -1,0 +1,157 @@
+"""Mode classifier: a small CNN trained once per (dataset, image size) and cached under the data root.
+
+Cache: `<data root>/classifiers/<dataset>_<size>px.pt` (state dict) and `.json` (test accuracy, training
+seconds, sha256 of the checkpoint, ...). Training runs under a file lock and writes atomically, so parallel
+trials wait for one another; a cached checkpoint whose hash matches its JSON is loaded, never retrained.
+Training forks the global RNG, so whether the cache existed does not change the caller's random stream.
+
+Stacked MNIST has no classifier of its own: `get_classifier("stacked_mnist", ...)` returns the MNIST one,
+and callers apply it to each channel separately (mode = 100 * d0 + 10 * d1 + d2, PROTOCOLS.md).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from trainables.data.images import atomic_write, data_root, file_lock, load_split, resize
+
+ARCH = "conv32-pool-conv64-pool-avgpool4-fc128-fc10"
+EPOCHS = {"mnist": 2, "fashion_mnist": 3, "digits": 15}
+BATCH, LR, SEED = 128, 1e-3, 0
+ALIASES = {"stacked_mnist": "mnist"}
+
+
+class ModeClassifier(nn.Module):
+    """Size-agnostic CNN: (B, 1, H, W) in [-1, 1] -> (B, 10) logits; `features` gives the 128-d penultimate."""
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 10) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(64 * 16, 128), nn.ReLU(),
+        )
+        self.head = nn.Linear(128, n_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate-layer features (B, 128)."""
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class logits (B, 10)."""
+        return self.head(self.body(x))
+
+
+def cache_paths(dataset: str, image_size: int, root: str | Path | None = None) -> tuple[Path, Path]:
+    """(checkpoint, json) paths of the cached classifier."""
+    stem = data_root(root) / "classifiers" / f"{ALIASES.get(dataset, dataset)}_{int(image_size)}px"
+    return stem.with_suffix(".pt"), stem.with_suffix(".json")
+
+
+def _sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _split(dataset: str, image_size: int, root: str | Path | None, train: bool) -> tuple[Tensor, Tensor]:
+    """Native-size images in [-1, 1] and labels; resized per batch later (keeps memory low)."""
+    x, y = load_split(dataset, root, train=train)
+    return x.mul_(2.0).sub_(1.0), y
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, image_size: int, device: str | torch.device = "cpu") -> float:
+    """Top-1 accuracy of `model` on native images `x` resized to `image_size`."""
+    model.eval()
+    correct = 0
+    for xb, yb in zip(x.split(1024), y.split(1024)):
+        pred = model(resize(xb, image_size).to(device)).argmax(1).cpu()
+        correct += int((pred == yb).sum())
+    return correct / max(len(y), 1)
+
+
+def _train(dataset: str, image_size: int, root: str | Path | None, device: str | torch.device) -> tuple[nn.Module, dict]:
+    """Train a ModeClassifier with a fixed seed; returns the model and its metadata."""
+    x, y = _split(dataset, image_size, root, train=True)
+    xt, yt = _split(dataset, image_size, root, train=False)
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        model = ModeClassifier().to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=LR)
+        gen = torch.Generator().manual_seed(SEED)
+        for epoch in range(EPOCHS[dataset]):
+            model.train()
+            for idx in torch.randperm(len(x), generator=gen).split(BATCH):
+                loss = F.cross_entropy(model(resize(x[idx], image_size).to(device)), y[idx].to(device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if epoch % max(1, EPOCHS[dataset] // 5) == 0 or epoch == EPOCHS[dataset] - 1:
+                acc = accuracy(model, xt, yt, image_size, device)
+                print(f"gan-study: classifier {dataset} {image_size}px epoch {epoch + 1}/{EPOCHS[dataset]} "
+                      f"loss {loss.item():.4f} test acc {acc:.4f}", file=sys.stderr)
+    meta = {"dataset": dataset, "image_size": int(image_size), "channels": 1, "arch": ARCH,
+            "test_accuracy": acc, "train_seconds": round(time.perf_counter() - start, 2),
+            "epochs": EPOCHS[dataset], "batch_size": BATCH, "lr": LR, "seed": SEED, "n_train": len(x),
+            "n_test": len(xt), "device": str(device), "torch": torch.__version__}
+    return model, meta
+
+
+def _save(model: nn.Module, meta: dict, ckpt: Path, meta_path: Path) -> dict:
+    """Write the checkpoint then its JSON (with sha256), both atomically; returns the JSON dict."""
+    buf = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buf)
+    atomic_write(ckpt, buf.getvalue())
+    meta = {**meta, "sha256": _sha256(ckpt), "checkpoint": str(ckpt)}
+    atomic_write(meta_path, json.dumps(meta, indent=2).encode())
+    return meta
+
+
+def _load_cached(ckpt: Path, meta_path: Path, device: str | torch.device) -> tuple[nn.Module, dict] | None:
+    """The cached model and its JSON, or None when missing or the hash does not match."""
+    if not (ckpt.is_file() and meta_path.is_file()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    if meta.get("sha256") != _sha256(ckpt):
+        print(f"gan-study: classifier checkpoint {ckpt} does not match its sha256; retraining", file=sys.stderr)
+        return None
+    model = ModeClassifier()
+    model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
+    return model.to(device), meta
+
+
+def get_classifier(dataset_name: str, image_size: int, root: str | Path | None = None,
+                   device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """The cached mode classifier for (dataset, image size), training it first if needed; (model, info).
+
+    `model(x)` takes (B, 1, image_size, image_size) in [-1, 1] and returns (B, 10) logits; `model.features(x)`
+    the (B, 128) penultimate features. The model is in eval mode with frozen parameters. `info` is the cache
+    JSON plus `trained` (True only when this call trained it). For stacked_mnist this is the MNIST classifier,
+    to apply per channel.
+    """
+    dataset = ALIASES.get(dataset_name, dataset_name)
+    if dataset not in EPOCHS:
+        raise KeyError(f"no mode classifier for {dataset_name!r}; known: {', '.join(sorted(EPOCHS))}, stacked_mnist")
+    ckpt, meta_path = cache_paths(dataset, image_size, root)
+    found = _load_cached(ckpt, meta_path, device)
+    trained = False
+    if found is None:
+        with file_lock(ckpt.with_suffix(".lock")):
+            found = _load_cached(ckpt, meta_path, device)  # another process may have finished meanwhile
+            if found is None:
+                print(f"gan-study: training the {dataset} {image_size}px mode classifier into {ckpt}", file=sys.stderr)
+                model, meta = _train(dataset, int(image_size), root, device)
+                found, trained = (model, _save(model, meta, ckpt, meta_path)), True
+    model, meta = found
+    model.eval().requires_grad_(False)
+    return model, {**meta, "trained": trained, "requested_dataset": dataset_name}

@@ -1,0 +1,69 @@
+"""Extra D terms and constraints: gradient penalty, R1, weight clipping."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from trainables.remedies import Params, Remedy
+
+
+def side_effect_free(d: torch.nn.Module) -> Callable[[Tensor], Tensor]:
+    """D on cloned buffers: an extra forward leaves BN running stats and spectral-norm vectors untouched."""
+    buffers = {n: b.clone() for n, b in d.named_buffers()}
+    return lambda x: functional_call(d, buffers, (x,))
+
+
+def _input_grad(d_fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """grad_x sum D(x), kept in the graph so the penalty trains D. (B, numel per row)"""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d_fn(x).sum(), x, create_graph=True)
+    return grad.flatten(1)
+
+
+def _gradient_penalty(ctx, real: Tensor, fake: Tensor, p: Params) -> tuple[Tensor, dict[str, float]]:
+    """lambda E (||grad D(x_hat)||_2 - 1)^2 at uniform interpolates of real and fake (Gulrajani et al. 2017)."""
+    n = min(len(real), len(fake))
+    eps = torch.rand((n,) + (1,) * (real.dim() - 1), generator=ctx.gen, device=real.device)
+    x_hat = eps * real[:n].detach() + (1 - eps) * fake[:n].detach()
+    norm = _input_grad(side_effect_free(ctx.d), x_hat).norm(dim=1)
+    penalty = float(p["lambda"]) * ((norm - 1.0) ** 2).mean()
+    return penalty, {"remedy/gradient_penalty/penalty": float(penalty.detach()),
+                     "remedy/gradient_penalty/grad_norm": float(norm.detach().mean())}
+
+
+def _r1(ctx, real: Tensor, fake: Tensor, p: Params) -> tuple[Tensor, dict[str, float]]:
+    """(gamma / 2) E_real ||grad_x D(x)||^2 (Mescheder et al. 2018)."""
+    sq = _input_grad(side_effect_free(ctx.d), real).pow(2).sum(dim=1)
+    penalty = 0.5 * float(p["gamma"]) * sq.mean()
+    return penalty, {"remedy/r1/penalty": float(penalty.detach()),
+                     "remedy/r1/grad_norm": float(sq.detach().sqrt().mean())}
+
+
+@torch.no_grad()
+def _clip(ctx, p: Params) -> dict[str, float]:
+    """Clamp every D parameter to [-c, c] after each D update (Arjovsky et al. 2017)."""
+    c, clipped, total = float(p["c"]), 0, 0
+    for q in ctx.d.parameters():
+        clipped += int((q.abs() > c).sum())
+        total += q.numel()
+        q.clamp_(-c, c)
+    return {"remedy/weight_clipping/clipped_fraction": clipped / max(total, 1)}
+
+
+_BN_NOTE = "with BatchNorm in D (dcgan) the input gradient passes through batch statistics"
+
+REMEDIES: dict[str, Remedy] = {
+    "gradient_penalty": Remedy(
+        doc=f"WGAN-GP penalty lambda E(||grad D(x_hat)|| - 1)^2 (Gulrajani et al. 2017); {_BN_NOTE}",
+        defaults={"lambda": 10.0}, d_extra=_gradient_penalty, conflicts=("weight_clipping",)),
+    "r1": Remedy(
+        doc=f"R1 penalty (gamma/2) E_real ||grad_x D(x)||^2 (Mescheder et al. 2018); {_BN_NOTE}",
+        defaults={"gamma": 10.0}, d_extra=_r1),
+    "weight_clipping": Remedy(
+        doc="clip D weights to [-c, c] (Arjovsky et al. 2017); conflicts with the other Lipschitz constraints "
+            "gradient_penalty (which replaces clipping) and spectral_norm (clipping the unnormalised weight)",
+        defaults={"c": 0.01}, after_d=_clip, conflicts=("gradient_penalty", "spectral_norm")),
+}

@@ -1,0 +1,70 @@
+"""Unrolled GAN: G's loss against D after k differentiable look-ahead updates (Metz et al. 2017)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from trainables.remedies import Params, Remedy
+from trainables.remedies.objectives import d_inputs
+
+_TINY = 1e-16  # inside sqrt: keeps d sqrt(v)/dv finite where a gradient is exactly 0 (unused maxout pieces)
+
+
+def _update(opt: torch.optim.Optimizer, q: Tensor, theta: Tensor, g: Tensor, st: dict) -> Tensor:
+    """One differentiable step of D's own optimiser (Adam, RMSprop or SGD) from its current state; st is advanced."""
+    group, lr = opt.param_groups[0], float(opt.param_groups[0]["lr"])
+    if not st:  # first look-ahead step: start from the optimiser's moments (zeros before its first step)
+        state, zero = opt.state.get(q, {}), torch.zeros_like(q)
+        st.update(t=float(state.get("step", 0)), m=state.get("exp_avg", zero),
+                  v=state.get("exp_avg_sq", state.get("square_avg", zero)))
+    if isinstance(opt, torch.optim.Adam):
+        b1, b2 = group["betas"]
+        st["t"] += 1
+        st["m"] = b1 * st["m"] + (1 - b1) * g
+        st["v"] = b2 * st["v"] + (1 - b2) * g * g
+        m_hat, v_hat = st["m"] / (1 - b1 ** st["t"]), st["v"] / (1 - b2 ** st["t"])
+        return theta - lr * m_hat / (torch.sqrt(v_hat + _TINY) + group["eps"])
+    if isinstance(opt, torch.optim.RMSprop):
+        a = group["alpha"]
+        st["v"] = a * st["v"] + (1 - a) * g * g
+        return theta - lr * g / (torch.sqrt(st["v"] + _TINY) + group["eps"])
+    return theta - lr * g
+
+
+def _unrolled_critic(ctx, real: Tensor, fake: Tensor, p: Params) -> tuple[Callable[[Tensor], Tensor], dict]:
+    """D after k look-ahead steps of its base loss on this real/fake batch; G's graph runs through all k.
+
+    Cost for G: k D forward/backward passes with create_graph, then one forward and the backward through them.
+    D's own parameters and buffers are untouched: the look-ahead works on copies.
+    """
+    k = int(p["k"])
+    if k <= 0:
+        return ctx.d, {}
+    names, params = zip(*ctx.d.named_parameters())
+    buffers = {n: b.clone() for n, b in ctx.d.named_buffers()}  # BN stats, spectral-norm vectors
+    theta = [q.detach().requires_grad_(True) for q in params]  # D is frozen during the G step: copies that track grad
+    states: list[dict] = [{} for _ in params]
+    real_in, fake_in = d_inputs(ctx, real).detach(), d_inputs(ctx, fake)  # fake keeps G's graph
+
+    def critic(ws: list[Tensor]) -> Callable[[Tensor], Tensor]:
+        return lambda x: functional_call(ctx.d, {**dict(zip(names, ws)), **buffers}, (x,))
+
+    for _ in range(k):
+        d_fn = critic(theta)
+        r, f = d_fn(real_in), d_fn(fake_in)
+        loss = ctx.loss.d(r, f, torch.ones_like(r), torch.zeros_like(f))
+        grads = torch.autograd.grad(loss, theta, create_graph=True, allow_unused=True)
+        theta = [_update(ctx.opt_d, q, w, torch.zeros_like(w) if g is None else g, st)
+                 for q, w, g, st in zip(params, theta, grads, states)]
+    return critic(theta), {"remedy/unrolled/lookahead_d_loss": float(loss.detach())}
+
+
+REMEDIES: dict[str, Remedy] = {
+    "unrolled": Remedy(
+        doc="G's loss against D after k differentiable look-ahead steps of D's optimiser on the base D loss, "
+            "D takes its normal step (Metz et al. 2017); not with feature_matching, which ignores D's output",
+        defaults={"k": 5}, g_critic=_unrolled_critic, conflicts=("feature_matching",)),
+}

@@ -1,0 +1,139 @@
+"""The Ray Tune Trainable: a thin wrapper around GANRun that logs each epoch to an MLflow child run."""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from trainables.config import deep_merge, expand_remedy_choice, flatten, unflatten
+from trainables.plots import save_samples
+from trainables.run import GANRun
+
+TRIAL_INDEX = "__trial_index__"  # set by ray.tune.search.Repeater: which seed of the configuration this is
+
+
+def trial_config(base: Mapping[str, Any], sampled: Mapping[str, Any], seeds: list[int]) -> dict[str, Any]:
+    """Base trial config <- sampled dotted keys; the Repeater's index picks the seed."""
+    flat = expand_remedy_choice({k: v for k, v in sampled.items() if k != TRIAL_INDEX})
+    config = deep_merge(base, unflatten(flat))
+    config["seed"] = int(seeds[int(sampled.get(TRIAL_INDEX, 0)) % len(seeds)])
+    return config
+
+
+def _retry(fn, *args, tries: int = 6, **kwargs):
+    """Call an MLflow client method, retrying while a shared SQLite store is locked."""
+    for attempt in range(tries):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - MLflow wraps the driver's error
+            if "locked" not in str(err) or attempt == tries - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)
+
+
+class GANTrainable(tune.Trainable):
+    """setup builds a GANRun and its MLflow child run; step = one epoch; checkpoints hold the full state."""
+
+    def setup(self, config: dict, base: dict, seeds: list[int], tracking_uri: str, experiment_id: str,
+              parent_run_id: str, search_keys: list[str], stop_on_collapse: bool = False) -> None:
+        self.trial_cfg = trial_config(base, config, seeds)
+        threads = self.trial_cfg["train"].get("threads") or max(1, int(self.trial_resources.required_resources.get("CPU", 1)))
+        torch.set_num_threads(int(threads))
+        device = "cuda" if torch.cuda.is_available() and torch.cuda.device_count() > 0 else "cpu"
+        self.run = GANRun(self.trial_cfg, device=device)
+        self.stop_on_collapse, self.search_keys = stop_on_collapse, search_keys
+        self.client = MlflowClient(tracking_uri)
+        self.mlflow_run_id = self._child_run(experiment_id, parent_run_id)
+        self.grid_every = int(self.run.config["eval"]["grid_every"])
+        self.logged_collapse = False
+
+    def _child_run(self, experiment_id: str, parent_run_id: str) -> str:
+        """The trial's MLflow run: reattached by Ray trial id after a restore, else created."""
+        found = _retry(self.client.search_runs, [experiment_id],
+                       filter_string=f"tags.`ray.trial_id` = '{self.trial_id}' and tags.mlflow.parentRunId = '{parent_run_id}'")
+        if found:
+            _retry(self.client.update_run, found[0].info.run_id, status="RUNNING")
+            return found[0].info.run_id
+        key = {k: self.trial_cfg_value(k) for k in self.search_keys}
+        tags = {"mlflow.parentRunId": parent_run_id, "ray.trial_id": self.trial_id, "gan_study.role": "trial",
+                "gan_study.outcome": "running", "gan_study.config_key": repr(sorted(key.items()))}
+        name = f"{self.trial_id}-seed{self.trial_cfg['seed']}"
+        run = _retry(self.client.create_run, experiment_id, tags=tags, run_name=name)
+        params = [Param(k, str(v)[:6000]) for k, v in flatten(self.run.config).items()]
+        params += [Param(f"data_info.{k}", str(v)) for k, v in (self.run.data.info or {}).items()]
+        params += [Param(f"classifier.{k}", str(v)) for k, v in self.run.scorer.info.items()]
+        for i in range(0, len(params), 100):
+            _retry(self.client.log_batch, run.info.run_id, params=params[i : i + 100])
+        return run.info.run_id
+
+    def trial_cfg_value(self, dotted: str) -> Any:
+        return flatten(self.trial_cfg).get(dotted)
+
+    def step(self) -> dict[str, Any]:
+        try:
+            result = self.run.step()
+        except Exception as err:
+            self._finish("FAILED", "failed", error="".join(traceback.format_exception(err))[-5000:])
+            raise
+        self._log_epoch(result)
+        result["outcome"] = self.run.outcome
+        result["done"] = self.run.done or (self.stop_on_collapse and bool(result["collapsed"]))
+        return {k: v for k, v in result.items() if k != "error"}
+
+    def _log_epoch(self, result: Mapping[str, Any]) -> None:
+        epoch, now = int(result["epoch"]), int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, epoch) for k, v in result.items()
+                   if isinstance(v, (int, float)) and k != "epoch" and math.isfinite(float(v))
+                   and (k != "collapse_epoch" or not self.logged_collapse)]
+        _retry(self.client.log_batch, self.mlflow_run_id, metrics=metrics)
+        at_collapse = bool(result.get("collapsed")) and not self.logged_collapse
+        self.logged_collapse = self.logged_collapse or bool(result.get("collapsed"))
+        if result.get("error"):
+            _retry(self.client.set_tag, self.mlflow_run_id, "gan_study.error", str(result["error"])[:5000])
+        if at_collapse or epoch % self.grid_every == 0 or self.run.done:
+            self._log_samples(epoch, "collapse" if at_collapse else "epoch")
+
+    def _log_samples(self, epoch: int, why: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{why}_{epoch:04d}.png"
+            save_samples(self.run.samples(), self.run.data, path, title=f"epoch {epoch}")
+            _retry(self.client.log_artifact, self.mlflow_run_id, str(path), "samples")
+
+    def _finish(self, status: str, outcome: str, error: str | None = None) -> None:
+        if getattr(self, "finished", False) or not hasattr(self, "mlflow_run_id"):
+            return
+        self.finished = True
+        tags = [RunTag("gan_study.outcome", outcome)] + ([RunTag("gan_study.error", error)] if error else [])
+        _retry(self.client.log_batch, self.mlflow_run_id, tags=tags)
+        _retry(self.client.set_terminated, self.mlflow_run_id, status)
+
+    def save_checkpoint(self, checkpoint_dir: str) -> dict:
+        torch.save({"run": self.run.state_dict(), "mlflow_run_id": self.mlflow_run_id,
+                    "logged_collapse": self.logged_collapse}, os.path.join(checkpoint_dir, "state.pt"))
+        return None
+
+    def load_checkpoint(self, checkpoint: str | dict) -> None:
+        state = torch.load(os.path.join(checkpoint, "state.pt"), weights_only=False)
+        self.run.load_state_dict(state["run"])
+        self.logged_collapse = state["logged_collapse"]
+        if state["mlflow_run_id"] != self.mlflow_run_id:
+            _retry(self.client.delete_run, self.mlflow_run_id)
+            self.mlflow_run_id = state["mlflow_run_id"]
+
+    def cleanup(self) -> None:
+        """Ends the MLflow run; also called when a scheduler or stopper ends the trial early."""
+        if not hasattr(self, "run"):
+            return
+        outcome = self.run.outcome
+        if outcome == "running":
+            outcome = "collapsed" if self.run.status["collapsed"] else "stopped"
+        self._finish("FINISHED", outcome)
