@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -48,12 +50,36 @@ def check_resources(spec: Spec) -> None:
                             f"{best:g} (cluster total {ray.cluster_resources().get(key, 0):g})")
 
 
+class SeedRepeater(Repeater):
+    """Tune's Repeater (each configuration once per seed) that also saves its own groups, so that a
+    restored study keeps reporting finished seeds to the right Optuna trial (Repeater.save keeps only Optuna)."""
+
+    def save(self, checkpoint_path: str) -> None:
+        inner = checkpoint_path + ".optuna"
+        self.searcher.save(inner)
+        with open(inner, "rb") as f:
+            blob = f.read()
+        os.remove(inner)
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump({"repeater": self.get_state(), "optuna": blob}, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        inner = checkpoint_path + ".optuna"
+        with open(inner, "wb") as f:
+            f.write(state["optuna"])
+        self.searcher.restore(inner)
+        os.remove(inner)
+        self.set_state(state["repeater"])
+
+
 def _searcher(spec: Spec) -> Repeater:
     sampler = optuna.samplers.TPESampler(seed=spec.sampler_seed, multivariate=True, group=True, constant_liar=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search = OptunaSearch(space=SearchSpace(spec), metric=spec.objective.metric, mode=spec.objective.mode,
                           sampler=sampler, study_name=f"{spec.name}-{int(time.time())}")
-    return Repeater(search, repeat=len(spec.seed_list), set_index=True)
+    return SeedRepeater(search, repeat=len(spec.seed_list), set_index=True)
 
 
 def _scheduler(spec: Spec):
@@ -77,6 +103,11 @@ def _run_config(spec: Spec, storage: Path, name: str) -> tune.RunConfig:
                                  checkpoint_at_end=True)
     return tune.RunConfig(name=name, storage_path=str(storage), checkpoint_config=ckpt,
                           failure_config=tune.FailureConfig(max_failures=spec.max_failures), verbose=1)
+
+
+def argv_is_ours() -> bool:
+    """True when this process was started as the study CLI (so sys.argv holds its arguments)."""
+    return any(a.endswith((".yaml", ".yml")) for a in sys.argv[1:]) and "--resume" not in sys.argv
 
 
 def _state_file(storage: Path) -> Path:
@@ -115,6 +146,11 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
                            run_config=_run_config(spec, storage, run_name))
     print(f"Ray results: {run_dir}  (parent MLflow run {parent})", flush=True)
     results = tuner.fit()
+    done = [r for r in results if r.error or (r.metrics or {}).get("done")]
+    if len(done) < n_cfg * len(spec.seed_list):
+        print(f"\nStudy interrupted: {len(done)} of {n_cfg * len(spec.seed_list)} trials finished. Continue with:\n"
+              f"  python -m study.run {' '.join(sys.argv[1:] if argv_is_ours() else [str(spec_path)])} --resume", flush=True)
+        return 130
     return _finish(client, uri, spec, parent, results)
 
 

@@ -65,10 +65,31 @@ class TrainCfg(Strict):
 
 
 class EvalCfg(Strict):
+    """Per-epoch evaluation (trainables.evaluate); the extended metrics are on by default (DESIGN.md)."""
+
     n_samples: int = Field(2500, ge=10)
     every: int = Field(1, ge=1)
     grid_every: int = Field(5, ge=1)
     grid_size: int = Field(64, ge=1)
+    prdc: bool = True
+    k: int = Field(5, ge=1)
+    ndb: bool = True
+    ndb_bins: int = Field(100, ge=2)
+    duplicates: bool = True
+    probes: bool = True
+    probe_points: int = Field(256, ge=1)
+    probe_radius: float | None = Field(None, gt=0)
+    extended_every: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _k(self) -> "EvalCfg":
+        if self.prdc and self.k >= self.n_samples:
+            raise ValueError(f"eval.k = {self.k} needs more than k samples; eval.n_samples = {self.n_samples}")
+        return self
+
+
+# Namespaces of the other per-epoch keys a GANRun reports (losses, D outputs, gradients, compute, remedies).
+METRIC_NAMESPACES = ("loss", "d", "grad", "compute", "time", "remedy")
 
 
 class CollapseCfg(Strict):
@@ -77,6 +98,18 @@ class CollapseCfg(Strict):
     patience: int = Field(2, ge=1)
     warmup: int = Field(0, ge=0)
     direction: Literal["below", "above"] = "below"
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        """A known eval/ key (trainables.evaluate.EVAL_KEYS) or any key in another reported namespace."""
+        from trainables.evaluate import EVAL_KEYS
+
+        namespace = v.split("/", 1)[0] if "/" in v else None
+        if v in EVAL_KEYS or (namespace in METRIC_NAMESPACES and v != f"{namespace}/"):
+            return v
+        raise ValueError(f"unknown collapse metric {v!r}; known: {', '.join(EVAL_KEYS)}, "
+                         f"or a reported {'/, '.join(METRIC_NAMESPACES)}/ key")
 
 
 class TrialCfg(Strict):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -18,3 +19,6 @@ def ray_local():
              object_store_memory=100 * 1024**2, ignore_reinit_error=True)
     yield ray
     ray.shutdown()
+
+
+sys.path.insert(0, os.path.dirname(__file__))  # tests_support.py: helpers shared by the end-to-end tests

@@ -24,7 +24,19 @@ DEFAULTS: dict[str, Any] = {
         "n_critic": 1,
         "threads": None,  # torch threads; None = the trial's CPUs
     },
-    "eval": {"n_samples": 2500, "every": 1, "grid_every": 5, "grid_size": 64},
+    "eval": {
+        "n_samples": 2500, "every": 1, "grid_every": 5, "grid_size": 64,
+        # extended evaluation (trainables.evaluate): diversity in a feature space and D diagnostics
+        "prdc": True,  # eval/precision, recall, density, coverage
+        "k": 5,  # nearest neighbours of the PRDC balls
+        "ndb": True,  # eval/ndb = NDB / K
+        "ndb_bins": 100,  # K of the k-means bins
+        "duplicates": True,  # eval/duplicate_rate
+        "probes": True,  # eval/d_local_max_fraction, d_basin_width, forgetting
+        "probe_points": 256,
+        "probe_radius": None,  # half-length of the probed lines; None: 3 mixture std (2D), 0.5 (images)
+        "extended_every": 1,  # extended evaluation every n epochs (always when collapse.metric needs it)
+    },
     "collapse": {"metric": "eval/diversity", "threshold": 0.5, "patience": 2, "warmup": 0, "direction": "below"},
 }
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -11,7 +12,7 @@ from torch import Tensor
 
 from trainables.config import resolve
 from trainables.data import load_dataset
-from trainables.evaluate import ModeScorer, generate
+from trainables.evaluate import EXTENDED_KEYS, ModeScorer, eval_mode, extended_scorers, generate
 from trainables.metrics.collapse import CollapseRule, collapse_status
 from trainables.step import Diverged, build_context, train_step
 
@@ -31,6 +32,11 @@ class GANRun:
         eval_gen = torch.Generator(device=self.device).manual_seed(10_000 + int(cfg["seed"]))
         self.z_eval = torch.randn(int(ev["n_samples"]), self.ctx.nz, generator=eval_gen, device=self.device)
         self.scorer = ModeScorer(self.data, cfg["data"].get("root"), self.device)
+        self.pack = int(dict((n, p) for n, _, p in self.ctx.remedies).get("packing", {}).get("m", 1))
+        data_seed = int(cfg["data"].get("seed") or 0)
+        self.diversity, self.probes = extended_scorers(self.data, self.x, self.scorer, ev, data_seed, self.pack)
+        if self.probes is not None:
+            self.probes.remember(self.ctx.d)  # forgetting at epoch 1 = change from the initial D
         c = cfg["collapse"]
         self.rule = CollapseRule(float(c["threshold"]), int(c["patience"]), int(c["warmup"]), c["direction"])
         self.epoch, self.history, self.compute_s = 0, [], 0.0
@@ -72,9 +78,20 @@ class GANRun:
                 sums[k] = sums.get(k, 0.0) + v
         return {k: v / g_steps for k, v in sums.items()}
 
-    def evaluate(self) -> dict[str, float]:
-        """Mode metrics of G on the fixed latent batch."""
-        return self.scorer.score(generate(self.ctx.g, self.z_eval))
+    def extended_due(self) -> bool:
+        """Whether this epoch's evaluation is extended: every `eval.extended_every` epochs, or always when
+        the collapse metric is one of the extended keys."""
+        every = int(self.config["eval"]["extended_every"])
+        return (self.epoch + 1) % every == 0 or self.config["collapse"]["metric"] in EXTENDED_KEYS
+
+    def evaluate(self, extended: bool | None = None) -> dict[str, float]:
+        """Mode metrics of G on the fixed latent batch; when extended (default: `extended_due()`), also the
+        feature-space diversity metrics and the D probes (DESIGN.md)."""
+        extended = self.extended_due() if extended is None else extended
+        metrics = self.scorer.score(generate(self.ctx.g, self.z_eval), self.diversity if extended else None)
+        if extended and self.probes is not None:
+            metrics.update(self.probes.score(self.ctx.d))
+        return metrics
 
     def step(self) -> dict[str, Any]:
         """Train one epoch and evaluate; returns this epoch's metrics and the collapse status."""
@@ -119,6 +136,16 @@ class GANRun:
         n = n or int(self.config["eval"]["grid_size"])
         return generate(self.ctx.g, self.z_eval[:n]).cpu()
 
+    def d_surface_png(self, path: str | Path) -> Path | None:
+        """PNG of D's surface, its gradient field and G's samples (2D mixtures with an unpacked D; else None)."""
+        if self.data.kind != "points" or self.pack != 1:
+            return None
+        from trainables.metrics.d_surface import save_d_surface
+
+        with eval_mode(self.ctx.d):
+            return save_d_surface(self.ctx.d, self.samples(len(self.z_eval)), self.data, Path(path),
+                                  title=f"D surface, epoch {self.epoch}", device=self.device)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything to continue exactly: nets, optimisers, RNG states, history and counters."""
         return {
@@ -127,6 +154,7 @@ class GANRun:
             "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
             "epoch": self.epoch, "history": list(self.history), "compute_s": self.compute_s,
             "counts": dict(self.ctx.counts), "outcome": self.outcome,
+            "forgetting_prev": self.probes.tracker.previous if self.probes is not None else None,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -139,4 +167,6 @@ class GANRun:
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
         self.compute_s, self.outcome = float(state["compute_s"]), state["outcome"]
         self.ctx.counts.update(state["counts"])
+        if self.probes is not None and state.get("forgetting_prev") is not None:
+            self.probes.tracker.previous = state["forgetting_prev"]
         self.status = collapse_status(self.history, self.rule)

@@ -50,19 +50,23 @@ class GANTrainable(tune.Trainable):
         torch.set_num_threads(int(threads))
         device = "cuda" if torch.cuda.is_available() and torch.cuda.device_count() > 0 else "cpu"
         self.run = GANRun(self.trial_cfg, device=device)
-        self.stop_on_collapse, self.search_keys = stop_on_collapse, search_keys
+        self.stop_on_collapse, self.search_keys, self.logged_upto = stop_on_collapse, search_keys, 0
+        self.logged_collapse = False
         self.client = MlflowClient(tracking_uri)
         self.mlflow_run_id = self._child_run(experiment_id, parent_run_id)
         self.grid_every = int(self.run.config["eval"]["grid_every"])
-        self.logged_collapse = False
 
     def _child_run(self, experiment_id: str, parent_run_id: str) -> str:
         """The trial's MLflow run: reattached by Ray trial id after a restore, else created."""
         found = _retry(self.client.search_runs, [experiment_id],
                        filter_string=f"tags.`ray.trial_id` = '{self.trial_id}' and tags.mlflow.parentRunId = '{parent_run_id}'")
-        if found:
-            _retry(self.client.update_run, found[0].info.run_id, status="RUNNING")
-            return found[0].info.run_id
+        if found:  # a restored trial: epochs already logged are recomputed identically, not logged again
+            run_id = found[0].info.run_id
+            _retry(self.client.update_run, run_id, status="RUNNING")
+            history = _retry(self.client.get_metric_history, run_id, "epochs_survived")
+            self.logged_upto = max((m.step for m in history), default=0)
+            self.logged_collapse = "collapse_epoch" in found[0].data.metrics
+            return run_id
         key = {k: self.trial_cfg_value(k) for k in self.search_keys}
         tags = {"mlflow.parentRunId": parent_run_id, "ray.trial_id": self.trial_id, "gan_study.role": "trial",
                 "gan_study.outcome": "running", "gan_study.config_key": repr(sorted(key.items()))}
@@ -91,6 +95,8 @@ class GANTrainable(tune.Trainable):
 
     def _log_epoch(self, result: Mapping[str, Any]) -> None:
         epoch, now = int(result["epoch"]), int(time.time() * 1000)
+        if epoch <= self.logged_upto:
+            return
         metrics = [Metric(k, float(v), now, epoch) for k, v in result.items()
                    if isinstance(v, (int, float)) and k != "epoch" and math.isfinite(float(v))
                    and (k != "collapse_epoch" or not self.logged_collapse)]

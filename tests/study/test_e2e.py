@@ -1,62 +1,10 @@
 """End to end: a tiny study through real Ray Tune + Optuna + MLflow, then the report notebook on its store."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import mlflow
-import nbformat
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
-from nbclient import NotebookClient
 
-from study.run import main
-
-REPO = Path(__file__).resolve().parents[2]
-TINY_MLP = {"name": "mlp", "g_hidden": 16, "g_layers": 2, "d_hidden": 16, "d_layers": 2, "maxout": 2}
-
-
-def tiny_spec(name: str, **extra) -> dict:
-    spec = {
-        "name": name,
-        "fixed": {
-            "data": {"name": "ring8", "n_points": 400},
-            "model": TINY_MLP,
-            "remedies": {"label_flip": {"rate": 0.0}},
-            "train": {"epochs": 3, "batch_size": 100, "lr": 1e-3},
-            "eval": {"n_samples": 300, "grid_every": 2},
-            "collapse": {"warmup": 0, "patience": 1},
-        },
-        "search": {"remedies.label_flip.rate": {"grid": [0.0, 0.2]}, "train.lr": {"loguniform": [1e-4, 1e-2]}},
-        "trials": 2,
-        "seeds": 2,
-        "checkpoint": {"every": 2, "keep": 1},
-        "tracking": {"experiment": name},
-    }
-    spec.update(extra)
-    return spec
-
-
-def run_study(tmp_path: Path, spec: dict, *args: str) -> tuple[int, str]:
-    path = tmp_path / f"{spec['name']}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code = main([str(path), "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray"), *args])
-    return code, uri
-
-
-def child_runs(uri: str, experiment: str):
-    mlflow.set_tracking_uri(uri)
-    runs = mlflow.search_runs(experiment_names=[experiment])
-    return runs[runs["tags.gan_study.role"] == "study"], runs[runs["tags.gan_study.role"] == "trial"]
-
-
-def execute_notebook(uri: str, experiment: str) -> str:
-    nb = nbformat.read(REPO / "reports" / "label_noise.ipynb", as_version=4)
-    os.environ.update(GAN_STUDY_TRACKING_URI=uri, GAN_STUDY_EXPERIMENT=experiment)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO / "reports")}}).execute()
-    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+from tests_support import REPO, child_runs, execute_notebook, run_study, tiny_spec
 
 
 def test_tiny_study_end_to_end(ray_local, tmp_path, capsys):

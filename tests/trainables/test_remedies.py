@@ -226,7 +226,7 @@ def test_feature_matching_zero_when_features_equal(net):
     real = next_real()
     same, _ = hook(ctx, real, real.clone(), ctx.d, {})
     other, _ = hook(ctx, real, ctx.g(ctx.z(BATCH)), ctx.d, {})
-    assert float(same) == pytest.approx(0.0, abs=1e-10) and float(other) > 0
+    assert float(same.detach()) == pytest.approx(0.0, abs=1e-10) and float(other.detach()) > 0
 
 
 def test_instance_noise_anneals_to_zero():
