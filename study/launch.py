@@ -117,7 +117,7 @@ def _state_file(storage: Path) -> Path:
 def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) -> int:
     """Run (or resume) the study; returns the process exit code."""
     tracking.quiet()
-    base = spec.fixed.model_dump(mode="json", exclude_none=False)
+    base = spec.fixed.model_dump(mode="json", exclude_unset=True)  # unset keys: variant preset, then defaults
     info = prepare_data(base)
     print(f"data: {json.dumps(info['data'], default=str)}; mode classifier: {json.dumps(info['classifier'], default=str)}")
     uri = tracking.resolve_uri(args.tracking_uri or spec.tracking.uri)

@@ -112,7 +112,7 @@ def validate(raw: Mapping[str, Any]) -> Spec:
                         "config across seeds")
     for key, dist in spec.search.items():
         _check_entry(spec, key, dist)
-    _check_remedies(spec.fixed.model_dump(), "fixed.remedies")
+    _check_remedies(spec.fixed.model_dump(exclude_unset=True), "fixed.remedies")
     grid = grid_points(spec)
     if spec.trials is not None and spec.trials < grid:
         raise SpecError(f"trials: {spec.trials} is fewer than the {grid} grid points; every grid point needs a trial")
@@ -141,11 +141,19 @@ def _check_entry(spec: Spec, key: str, dist: Distribution) -> None:
         if dist.kind not in ("grid", "choice"):
             raise SpecError(f"{where}: expected grid or choice over lists of remedy names")
         for names in remedy_sets(dist):
-            _check_remedies({"remedies": {n: {} for n in _known_remedies(names, where)}, **_loss_of(spec)}, where)
+            chosen = {n: {} for n in _known_remedies(names, where)}
+            _check_remedies({**_loss_of(spec), "remedies": {**spec.fixed.remedies, **chosen}}, where)
         return
     parts = key.split(".")
     if parts[0] == "remedies" and len(parts) == 3:
         _check_conditional(spec, parts[1], where)
+    if key in ("variant", "loss"):
+        for value in candidate_values(dist):
+            try:
+                TrialCfg.model_validate({key: value})
+            except ValidationError as err:
+                _raise(err, prefix=f"{where} -> ")
+            _check_remedies({**spec.fixed.model_dump(exclude_unset=True), key: value}, where)
     base = spec.fixed.model_dump()
     if parts[0] == "remedies" and len(parts) == 3:
         base["remedies"].setdefault(parts[1], {})
@@ -164,7 +172,7 @@ def _known_remedies(names: list[str], where: str) -> list[str]:
 
 
 def _loss_of(spec: Spec) -> dict[str, Any]:
-    return {"loss": spec.fixed.loss, "variant": spec.fixed.variant}
+    return {k: v for k, v in spec.fixed.model_dump(exclude_unset=True).items() if k in ("loss", "variant")}
 
 
 def _check_conditional(spec: Spec, remedy: str, where: str) -> None:

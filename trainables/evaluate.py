@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from trainables.data import Dataset
 from trainables.metrics.duplicates import duplicate_rate, duplicate_threshold
-from trainables.metrics.knn import kth_neighbour_distance
+from trainables.metrics.knn import kth_neighbour_distance, neighbour_distances
 from trainables.metrics.modes import assign_to_centers, mode_metrics
 from trainables.metrics.ndb import NDBBins
 from trainables.metrics.prdc import prdc
@@ -133,12 +133,13 @@ class DiversityScorer:
     def score(self, fake: Tensor) -> dict[str, float]:
         """The enabled eval/ diversity metrics of `fake` (N, F) in the same feature space as the real set."""
         out: dict[str, float] = {}
+        knn = neighbour_distances(fake, self.k) if (self.radii is not None or self.threshold is not None) else None
         if self.radii is not None:
-            out.update(prdc(self.real, fake, self.k, real_radii=self.radii))
+            out.update(prdc(self.real, fake, self.k, real_radii=self.radii, fake_radii=knn[:, self.k]))
         if self.bins is not None:
             out.update(self.bins.score(fake))
         if self.threshold is not None:
-            out.update(duplicate_rate(fake, self.threshold))
+            out.update(duplicate_rate(fake, self.threshold, fake_nn=knn[:, 1]))
         return out
 
 

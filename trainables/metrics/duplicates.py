@@ -25,6 +25,11 @@ def duplicate_threshold(real: Tensor, percentile: float = PERCENTILE, chunk: int
     return float(torch.quantile(nn_distance(real, chunk), percentile / 100.0))
 
 
-def duplicate_rate(fake: Tensor, threshold: float, chunk: int | None = None) -> dict[str, float]:
-    """Fraction of fakes whose nearest other fake is closer than `threshold` (total collapse -> 1)."""
-    return {"eval/duplicate_rate": float((nn_distance(fake, chunk) < threshold).double().mean())}
+def duplicate_rate(fake: Tensor, threshold: float, fake_nn: Tensor | None = None,
+                   chunk: int | None = None) -> dict[str, float]:
+    """Fraction of fakes whose nearest other fake is closer than `threshold` (total collapse -> 1).
+
+    `fake_nn` (M,): the fakes' nearest-neighbour distances, when already computed (nn_distance(fake)).
+    """
+    nn = nn_distance(fake, chunk) if fake_nn is None else fake_nn
+    return {"eval/duplicate_rate": float((nn < threshold).double().mean())}

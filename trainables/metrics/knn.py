@@ -1,8 +1,11 @@
-"""Chunked nearest-neighbour distances on the tensors' device (shared by PRDC, NDB and the duplicate rate).
+"""Chunked nearest-neighbour distances and ball memberships on the tensors' device (PRDC, NDB, duplicates).
 
-Distances are computed in float64 (torch.cdist, matrix-product form): in float32 that form leaves errors of
-about 1e-3 of the feature norm, so exact copies would not be at distance ~0 (duplicate rate, coverage). No
-function here holds more than `budget` distances at once (default 2**22, 32 MiB of float64).
+Squared distances come from one float64 matrix product per block (|a|^2 + |b|^2 - 2 a.b), and every
+decision that its rounding could flip is made on the exact distance: `pair_distance` (sqrt of the sum of squared differences, symmetric
+and the same whatever the chunking) recomputes the k nearest candidates of each row and the pairs within a
+rounding band of a ball's radius. So results do not depend on the chunk size, and a copy of a sample lies
+at exactly the same distance as the sample (the strict inequality of the PRDC balls then holds exactly).
+No function holds more than `budget` distances per block (default 2**22, 32 MiB of float64).
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import torch
 from torch import Tensor
 
 BUDGET = 2**22  # distances per chunk
+EPS = torch.finfo(torch.float64).eps
 
 
 def as_points(x: Tensor) -> Tensor:
@@ -22,9 +26,51 @@ def rows_per_chunk(n_cols: int, chunk: int | None = None, budget: int = BUDGET) 
     return int(chunk) if chunk else max(1, budget // max(1, n_cols))
 
 
-def cdist64(a: Tensor, b: Tensor) -> Tensor:
-    """Euclidean distances in float64. (n, D), (m, D) -> (n, m)"""
-    return torch.cdist(as_points(a), as_points(b))
+def pair_distance(a: Tensor, b: Tensor) -> Tensor:
+    """Exact Euclidean distance between paired rows, broadcasting. (..., D), (..., D) -> (...)"""
+    return (a - b).pow(2).sum(-1).sqrt()
+
+
+def sq_distances(a: Tensor, b: Tensor, nb: Tensor | None = None) -> Tensor:
+    """Approximate squared distances |a|^2 + |b|^2 - 2 a.b (one matrix product). (n, D), (m, D) -> (n, m)"""
+    nb = b.pow(2).sum(1) if nb is None else nb
+    return torch.addmm(a.pow(2).sum(1).unsqueeze(1) + nb.unsqueeze(0), a, b.T, alpha=-2.0).clamp_min_(0)
+
+
+def rounding_bound(a: Tensor, b: Tensor) -> float:
+    """A bound on the error of `sq_distances(a, b)`: 4 D eps (max|a|^2 + max|b|^2 + 1) (Higham 2002, 3.1)."""
+    return 4 * a.shape[1] * EPS * float(a.pow(2).sum(1).max() + b.pow(2).sum(1).max() + 1)
+
+
+def less_than(d2: Tensor, a: Tensor, b: Tensor, r: Tensor, tol: float) -> Tensor:
+    """Exact dist(a_i, b_j) < r_ij, given d2 = sq_distances(a, b) and its rounding bound `tol`.
+
+    r broadcasts to (n, m). Pairs whose d2 lies within `tol` of r^2 are recomputed with `pair_distance`;
+    every other pair is decided by d2. -> (n, m) bool
+    """
+    r2 = r * r
+    out = d2 < r2
+    near = ((d2 - r2).abs_() <= tol).nonzero(as_tuple=True)
+    if len(near[0]):
+        out[near] = pair_distance(a[near[0]], b[near[1]]) < r.expand_as(d2)[near]
+    return out
+
+
+def neighbour_distances(x: Tensor, k: int, chunk: int | None = None) -> Tensor:
+    """Exact sorted distances from each row to its k + 1 nearest rows, itself (0) first. (N, ...) -> (N, k + 1)
+
+    Candidates are the k + 3 nearest by approximate distance; they are then ranked by exact distance.
+    """
+    x = as_points(x)
+    if not 1 <= k < len(x):
+        raise ValueError(f"k must be in [1, {len(x) - 1}] for {len(x)} samples, got {k}")
+    norms, step, m = x.pow(2).sum(1), rows_per_chunk(len(x), chunk), min(len(x), k + 3)
+    parts = []
+    for i in range(0, len(x), step):
+        rows = x[i : i + step]
+        idx = sq_distances(rows, x, norms).topk(m, dim=1, largest=False).indices  # (c, m)
+        parts.append(pair_distance(rows.unsqueeze(1), x[idx]).sort(dim=1).values[:, : k + 1])
+    return torch.cat(parts)
 
 
 def kth_neighbour_distance(x: Tensor, k: int, chunk: int | None = None) -> Tensor:
@@ -33,10 +79,4 @@ def kth_neighbour_distance(x: Tensor, k: int, chunk: int | None = None) -> Tenso
     As in `clovaai/generative-evaluation-prdc`: the (k+1)-th smallest distance with the row itself (distance 0)
     counted, i.e. topk(k + 1) including self. (N, ...) -> (N,) float64
     """
-    x = as_points(x)
-    if not 1 <= k < len(x):
-        raise ValueError(f"k must be in [1, {len(x) - 1}] for {len(x)} samples, got {k}")
-    step = rows_per_chunk(len(x), chunk)
-    parts = [torch.cdist(x[i : i + step], x).topk(k + 1, dim=1, largest=False).values[:, k]
-             for i in range(0, len(x), step)]
-    return torch.cat(parts)
+    return neighbour_distances(x, k, chunk)[:, k]

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from trainables.metrics.knn import as_points, rows_per_chunk
+from trainables.metrics.knn import as_points, rows_per_chunk, sq_distances
 
 
 def nearest_centre(x: Tensor, centres: Tensor, chunk: int | None = None) -> Tensor:
     """Index of the nearest centre of each row, in chunks. (N, ...), (K, D) -> (N,)"""
     x, centres = as_points(x), centres.to(x.device).double()
-    step = rows_per_chunk(len(centres), chunk)
-    return torch.cat([torch.cdist(x[i : i + step], centres).argmin(dim=1) for i in range(0, len(x), step)])
+    step, norms = rows_per_chunk(len(centres), chunk), centres.pow(2).sum(1)
+    return torch.cat([sq_distances(x[i : i + step], centres, norms).argmin(dim=1) for i in range(0, len(x), step)])
 
 
 def kmeans(x: Tensor, k: int = 100, iters: int = 10, seed: int = 0) -> Tensor:

@@ -9,32 +9,34 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from trainables.metrics.knn import as_points, kth_neighbour_distance, rows_per_chunk
+from trainables.metrics.knn import as_points, kth_neighbour_distance, less_than, rounding_bound, rows_per_chunk, sq_distances
 
 
 def prdc(real: Tensor, fake: Tensor, k: int = 5, real_radii: Tensor | None = None,
-         chunk: int | None = None) -> dict[str, float]:
+         fake_radii: Tensor | None = None, chunk: int | None = None) -> dict[str, float]:
     """Precision, recall, density, coverage of `fake` against `real` in a feature space (Naeem et al. 2020).
 
     real (N, ...), fake (M, ...): points or features. `real_radii` (N,): the cached NND_k of `real`
-    (kth_neighbour_distance(real, k)), fitted once per run. `chunk`: fake rows per block (default: a budget).
+    (kth_neighbour_distance(real, k)), fitted once per run; `fake_radii` likewise, when already computed.
+    `chunk`: rows per block (default: a budget of distances).
     """
     real, fake = as_points(real), as_points(fake).to(real.device)
     r_real = kth_neighbour_distance(real, k, chunk) if real_radii is None else real_radii.to(real.device).double()
-    r_fake = kth_neighbour_distance(fake, k, chunk)
+    r_fake = kth_neighbour_distance(fake, k, chunk) if fake_radii is None else fake_radii.to(real.device).double()
     n, m = len(real), len(fake)
     in_real = torch.zeros((), dtype=torch.long, device=real.device)  # fakes inside the real manifold
     in_balls = torch.zeros((), dtype=torch.long, device=real.device)  # (fake, real ball) memberships
     covered = torch.zeros(n, dtype=torch.bool, device=real.device)  # real balls holding a fake
     recalled = torch.zeros(n, dtype=torch.bool, device=real.device)  # reals inside the fake manifold
-    step = rows_per_chunk(n, chunk)
+    step, norms, tol = rows_per_chunk(n, chunk), real.pow(2).sum(1), rounding_bound(fake, real)
     for i in range(0, m, step):
-        d = torch.cdist(fake[i : i + step], real)  # (c, N)
-        inside = d < r_real.unsqueeze(0)
+        rows = fake[i : i + step]
+        d2 = sq_distances(rows, real, norms)  # (c, N); decided exactly near the radii
+        inside = less_than(d2, rows, real, r_real.unsqueeze(0), tol)  # fake j in real ball i
         in_real += inside.any(dim=1).sum()
         in_balls += inside.sum()
         covered |= inside.any(dim=0)
-        recalled |= (d < r_fake[i : i + step].unsqueeze(1)).any(dim=0)
+        recalled |= less_than(d2, rows, real, r_fake[i : i + step].unsqueeze(1), tol).any(dim=0)  # real i in fake ball j
     return {
         "eval/precision": float(in_real) / m,
         "eval/recall": float(recalled.sum()) / n,
