@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 import ray
+import torch
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -30,13 +31,18 @@ def prepare_data(base: dict[str, Any]) -> dict[str, Any]:
     """Fetch the dataset and train/cache its mode classifier once, on the driver, before any trial starts."""
     from trainables.data import load_dataset
     from trainables.evaluate import ModeScorer
+    from trainables.step import build_context
 
     cfg = resolve(base)
     if cfg["data"].get("root"):
         base.setdefault("data", {})["root"] = str(Path(cfg["data"]["root"]).expanduser().resolve())
         cfg = resolve(base)
     data = load_dataset(cfg["data"])
-    scorer = ModeScorer(data, cfg["data"].get("root"), __import__("torch").device("cpu"))
+    try:  # build the nets once, so that a config that cannot be built fails here, not in every trial
+        build_context(cfg, data.shape, torch.Generator(), torch.device("cpu"))
+    except (ValueError, TypeError, KeyError) as err:
+        raise SpecError(f"fixed: the trial config cannot be built: {err}") from None
+    scorer = ModeScorer(data, cfg["data"].get("root"), torch.device("cpu"))
     return {"data": data.info or {}, "classifier": scorer.info}
 
 

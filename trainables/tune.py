@@ -14,7 +14,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from trainables.config import deep_merge, expand_remedy_choice, flatten, unflatten
+from trainables.config import deep_merge, expand_remedy_choice, flatten, resolve, unflatten
 from trainables.plots import save_samples
 from trainables.run import GANRun
 
@@ -45,19 +45,25 @@ class GANTrainable(tune.Trainable):
 
     def setup(self, config: dict, base: dict, seeds: list[int], tracking_uri: str, experiment_id: str,
               parent_run_id: str, search_keys: list[str], stop_on_collapse: bool = False) -> None:
-        self.trial_cfg = trial_config(base, config, seeds)
-        threads = self.trial_cfg["train"].get("threads") or max(1, int(self.trial_resources.required_resources.get("CPU", 1)))
-        torch.set_num_threads(int(threads))
-        device = "cuda" if torch.cuda.is_available() and torch.cuda.device_count() > 0 else "cpu"
-        self.run = GANRun(self.trial_cfg, device=device)
+        self.trial_cfg = resolve(trial_config(base, config, seeds))
         self.stop_on_collapse, self.search_keys, self.logged_upto = stop_on_collapse, search_keys, 0
         self.logged_collapse = False
         self.client = MlflowClient(tracking_uri)
         self.mlflow_run_id = self._child_run(experiment_id, parent_run_id)
+        threads = self.trial_cfg["train"].get("threads") or self.trial_resources.required_resources.get("CPU", 1)
+        torch.set_num_threads(max(1, int(threads)))
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            self.run = GANRun(self.trial_cfg, device=device)
+        except Exception as err:  # a trial that cannot even be built is a FAILED run with its error
+            self._finish("FAILED", "failed", error="".join(traceback.format_exception(err))[-5000:])
+            raise
+        self._log_params([Param(f"data_info.{k}", str(v)) for k, v in (self.run.data.info or {}).items()]
+                         + [Param(f"classifier.{k}", str(v)) for k, v in self.run.scorer.info.items()])
         self.grid_every = int(self.run.config["eval"]["grid_every"])
 
     def _child_run(self, experiment_id: str, parent_run_id: str) -> str:
-        """The trial's MLflow run: reattached by Ray trial id after a restore, else created."""
+        """The trial's MLflow run: reattached by Ray trial id after a restore, else created with its params."""
         found = _retry(self.client.search_runs, [experiment_id],
                        filter_string=f"tags.`ray.trial_id` = '{self.trial_id}' and tags.mlflow.parentRunId = '{parent_run_id}'")
         if found:  # a restored trial: epochs already logged are recomputed identically, not logged again
@@ -66,21 +72,22 @@ class GANTrainable(tune.Trainable):
             history = _retry(self.client.get_metric_history, run_id, "epochs_survived")
             self.logged_upto = max((m.step for m in history), default=0)
             self.logged_collapse = "collapse_epoch" in found[0].data.metrics
+            self.restored_run = True
             return run_id
-        key = {k: self.trial_cfg_value(k) for k in self.search_keys}
+        flat = flatten(self.trial_cfg)
+        key = {k: flat.get(k) for k in self.search_keys}
         tags = {"mlflow.parentRunId": parent_run_id, "ray.trial_id": self.trial_id, "gan_study.role": "trial",
                 "gan_study.outcome": "running", "gan_study.config_key": repr(sorted(key.items()))}
-        name = f"{self.trial_id}-seed{self.trial_cfg['seed']}"
-        run = _retry(self.client.create_run, experiment_id, tags=tags, run_name=name)
-        params = [Param(k, str(v)[:6000]) for k, v in flatten(self.run.config).items()]
-        params += [Param(f"data_info.{k}", str(v)) for k, v in (self.run.data.info or {}).items()]
-        params += [Param(f"classifier.{k}", str(v)) for k, v in self.run.scorer.info.items()]
-        for i in range(0, len(params), 100):
-            _retry(self.client.log_batch, run.info.run_id, params=params[i : i + 100])
+        run = _retry(self.client.create_run, experiment_id, tags=tags, run_name=f"{self.trial_id}-seed{flat['seed']}")
+        self.mlflow_run_id, self.restored_run = run.info.run_id, False
+        self._log_params([Param(k, str(v)[:6000]) for k, v in flat.items()])
         return run.info.run_id
 
-    def trial_cfg_value(self, dotted: str) -> Any:
-        return flatten(self.trial_cfg).get(dotted)
+    def _log_params(self, params: list[Param]) -> None:
+        if getattr(self, "restored_run", False):
+            return
+        for i in range(0, len(params), 100):
+            _retry(self.client.log_batch, self.mlflow_run_id, params=params[i : i + 100])
 
     def step(self) -> dict[str, Any]:
         try:
@@ -138,7 +145,7 @@ class GANTrainable(tune.Trainable):
     def cleanup(self) -> None:
         """Ends the MLflow run; also called when a scheduler or stopper ends the trial early."""
         if not hasattr(self, "run"):
-            return
+            return self._finish("FAILED", "failed")
         outcome = self.run.outcome
         if outcome == "running":
             outcome = "collapsed" if self.run.status["collapsed"] else "stopped"

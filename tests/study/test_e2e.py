@@ -68,3 +68,19 @@ def test_stop_on_collapse_ends_collapsed_trials_early(ray_local, tmp_path):
         run = client.get_run(run_id)
         assert run.data.tags["gan_study.outcome"] == "collapsed"
         assert run.data.metrics["collapse_epoch"] == 2 and max(steps) == 2  # the other 4 epochs were saved
+
+
+@pytest.mark.slow
+def test_crashing_trial_is_failed_in_mlflow_and_the_study_goes_on(ray_local, tmp_path):
+    spec = tiny_spec("tiny_crash", search={"data.image_size": {"grid": [8, 6]}}, seeds=1)
+    spec.pop("trials")
+    spec["fixed"].update(data={"name": "digits", "image_size": 8},
+                         model={"name": "dcgan", "nz": 8, "ngf": 4, "ndf": 4}, eval={"n_samples": 100})
+    spec["fixed"]["train"]["epochs"] = 1
+    code, uri = run_study(tmp_path, spec)
+    assert code == 0  # one trial of two failed: the study still completes
+    _, trials = child_runs(uri, "tiny_crash")
+    by_size = {r["params.data.image_size"]: r for _, r in trials.iterrows()}
+    assert by_size["6"]["status"] == "FAILED" and by_size["6"]["tags.gan_study.outcome"] == "failed"
+    assert "image_size must be" in by_size["6"]["tags.gan_study.error"]
+    assert by_size["8"]["status"] == "FINISHED"
