@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
 
 import mlflow
 import numpy as np
 import pandas as pd
+import yaml
 from mlflow.tracking import MlflowClient
 
 EVENT_OUTCOME = "collapsed"
@@ -20,6 +25,9 @@ EXCLUDED_OUTCOME = "never_diverse"  # never reached the threshold: no collapse t
 TRIAL_COLUMNS = ["run_id", "outcome", "seed"]
 TAIL_COLUMNS = ["train.epochs", "collapse_epoch", "epochs_survived", "collapsed",
                 "final_diversity", "final_modes_covered"]
+# numeric companions of the text columns: kept in the frames for computation, left out of format_table
+HELPER_COLUMNS = ["final_diversity_mean", "final_diversity_sd", "collapse_fraction",
+                  "final_modes_covered_mean", "final_modes_covered_sd"]
 METRIC_COLUMNS = {"collapse_epoch": "collapse_epoch", "epochs_survived": "epochs_survived",
                   "collapsed": "collapsed", "final_diversity": "eval/diversity",
                   "final_modes_covered": "eval/modes_covered"}
@@ -54,8 +62,13 @@ def _search_keys(parent_run_id: str) -> list[str]:
 
 
 def load_trials(experiment: str, tracking_uri: str | None = None,
-                parent_run_id: str | None = None) -> pd.DataFrame:
-    """One row per trial (child) run of the latest study parent run, or of `parent_run_id`."""
+                parent_run_id: str | None = None, params: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per trial (child) run of the latest study parent run, or of `parent_run_id`.
+
+    `params`: further logged params to load as columns (e.g. "loss"), beside the search keys. A searched
+    `remedies` set is logged as its remedies' own params (`remedies.<name>` or `remedies.<name>.<param>`), so
+    its column is rebuilt from them: the names joined by "+" in alphabetical order, "none" for none.
+    """
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     if MlflowClient().get_experiment_by_name(experiment) is None:
@@ -66,13 +79,24 @@ def load_trials(experiment: str, tracking_uri: str | None = None,
                               filter_string=f"tags.mlflow.parentRunId = '{parent}'")
     role = runs.get("tags.gan_study.role", pd.Series(index=runs.index, dtype=object))
     runs = runs[role.isna() | (role == "trial")]
-    df = _trial_frame(runs, keys)
+    df = _trial_frame(runs, keys, params)
     df.attrs["search_keys"] = keys
     df.attrs["parent_run_id"] = parent
     return df
 
 
-def _trial_frame(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def _remedy_set(runs: pd.DataFrame) -> pd.Series:
+    """The remedies each run applied, from its `remedies.<name>[.<param>]` params: "a+b" (sorted) or "none"."""
+    cols = [c for c in runs.columns if c.startswith("params.remedies.")]
+    names = [c.split(".")[2] for c in cols]
+
+    def one(row) -> str:
+        return "+".join(sorted({n for n, c in zip(names, cols) if pd.notna(row[c])})) or "none"
+
+    return runs.apply(one, axis=1) if len(runs) else pd.Series([], index=runs.index, dtype=object)
+
+
+def _trial_frame(runs: pd.DataFrame, keys: list[str], params: Sequence[str] = ()) -> pd.DataFrame:
     """Select and parse the report columns from a `mlflow.search_runs` frame."""
     def col(name: str) -> pd.Series:
         return runs[name] if name in runs else pd.Series([None] * len(runs), index=runs.index, dtype=object)
@@ -80,7 +104,9 @@ def _trial_frame(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     out = pd.DataFrame({"run_id": col("run_id"), "outcome": col("tags.gan_study.outcome"),
                         "seed": _numeric(col("params.seed"))})
     for key in keys:
-        if key not in out:
+        if key == "remedies":
+            out[key] = _remedy_set(runs).astype(object)
+        elif key not in out:
             out[key] = _numeric(col(f"params.{key}"))
     out["train.epochs"] = _numeric(col("params.train.epochs"))
     for name, metric in METRIC_COLUMNS.items():
@@ -88,6 +114,9 @@ def _trial_frame(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     out["collapsed"] = out["collapsed"].fillna((out["outcome"] == EVENT_OUTCOME).astype(float)).astype(int)
     survived = out["epochs_survived"].fillna(out["collapse_epoch"])
     out["epochs_survived"] = survived.fillna(0.0)
+    for name in params:
+        if name not in out:
+            out[name] = _numeric(col(f"params.{name}"))
     order = list(dict.fromkeys(keys + ["seed"]))
     return out.sort_values(order, na_position="last").reset_index(drop=True)
 
@@ -187,12 +216,113 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def format_table(table: pd.DataFrame, title: str | None = None) -> str:
     """The summary table as fixed-width plain text (numeric helper columns left out)."""
-    shown = table.drop(columns=["final_diversity_mean", "final_diversity_sd"], errors="ignore")
+    shown = table.drop(columns=HELPER_COLUMNS, errors="ignore")
     if shown.empty:
         body = "(no trials)"
     else:
         body = shown.astype(object).where(shown.notna(), "-").to_string(index=False)
     return f"{title}\n{body}" if title else body
+
+
+# ---------------------------------------------------------------- comparison of arms (remedy sets, variants)
+
+CATEGORICAL_KINDS = ("grid", "choice")
+
+
+def study_spec(parent_run_id: str, client: MlflowClient | None = None) -> dict | None:
+    """The resolved spec the runner attached to a study's parent run (`spec/resolved.yaml`); None if unreadable."""
+    client = client or MlflowClient()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm bar in notebook output
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(parent_run_id, "spec/resolved.yaml", tmp)
+            spec = yaml.safe_load(Path(path).read_text())
+    except Exception:  # noqa: BLE001 - a missing or unreachable artifact store: fall back on the params
+        return None
+    return spec if isinstance(spec, dict) else None
+
+
+def comparison_keys(df: pd.DataFrame, spec: dict | None = None) -> list[str]:
+    """The search keys that name the arms of a study: one report row per combination of their values.
+
+    Grid and choice entries of the study's spec (read from its parent run unless `spec` is given), without
+    the conditional `remedies.<name>.<param>` entries of a searched `remedies` set and without continuous
+    entries (uniform, loguniform, int: Optuna's values, nearly one per configuration). Without a readable spec:
+    the non-numeric search keys and numeric ones with at most 10 distinct values. When no key qualifies, all
+    search keys (one row per configuration).
+    """
+    keys = [k for k in df.attrs.get("search_keys", []) if k in df.columns]
+    if spec is None and df.attrs.get("parent_run_id"):
+        spec = study_spec(df.attrs["parent_run_id"])
+    kinds = {k: next((kind for kind in CATEGORICAL_KINDS + ("uniform", "loguniform", "int") if v.get(kind) is not None),
+                     None) for k, v in ((spec or {}).get("search") or {}).items() if isinstance(v, dict)}
+
+    def arm(key: str) -> bool:
+        parts = key.split(".")
+        if "remedies" in keys and parts[0] == "remedies" and len(parts) == 3:
+            return False  # a parameter of one option of the searched remedy set
+        if key in kinds:
+            return kinds[key] in CATEGORICAL_KINDS
+        values = df[key].dropna()
+        return not pd.api.types.is_numeric_dtype(values) or values.nunique() <= 10
+
+    return [k for k in keys if arm(k)] or keys
+
+
+def _mean_sd(values: pd.Series, fmt: str) -> tuple[str, float, float]:
+    values = values.dropna()
+    if values.empty:
+        return "n/a", math.nan, math.nan
+    mean, sd = float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return f"{mean:{fmt}} ± {sd:{fmt}}", mean, sd
+
+
+def comparison_table(df: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per arm (`keys`, default `comparison_keys(df)`): configurations and trials, collapses and the
+    collapse rate across seeds, never-diverse and diverged counts, Kaplan-Meier median epochs survived before
+    collapse and quartiles ("N+": not reached within N epochs, censored), final diversity and final modes
+    covered as mean ± sd over the trials."""
+    keys = list(comparison_keys(df) if keys is None else keys)
+    search = [k for k in df.attrs.get("search_keys", []) if k in df.columns]
+    rows = []
+    for values, group in _groups(df, keys):
+        base = _summary_row(group)
+        kept = int((group["outcome"] != EXCLUDED_OUTCOME).sum())
+        configs = len(group[search].astype(str).drop_duplicates()) if search else 1
+        div_text, div_mean, div_sd = _mean_sd(group["final_diversity"], ".3f")
+        modes_text, modes_mean, modes_sd = _mean_sd(group["final_modes_covered"], ".1f")
+        rows.append(dict(zip(keys, values)) | {
+            "configs": configs, "trials": base["seeds"], "collapsed": base["collapsed"],
+            "collapse_rate": f"{base['collapsed']}/{kept}" + (f" ({base['collapsed'] / kept:.0%})" if kept else ""),
+            "never_diverse": base["never_diverse"], "diverged": base["diverged"],
+            "median_epochs_survived": base["median_collapse_epoch"], "quartiles": base["spread"],
+            "final_diversity": div_text, "final_modes_covered": modes_text,
+            "collapse_fraction": base["collapsed"] / kept if kept else math.nan,
+            "final_diversity_mean": div_mean, "final_diversity_sd": div_sd,
+            "final_modes_covered_mean": modes_mean, "final_modes_covered_sd": modes_sd})
+    columns = keys + ["configs", "trials", "collapsed", "collapse_rate", "never_diverse", "diverged",
+                      "median_epochs_survived", "quartiles", "final_diversity", "final_modes_covered"] + HELPER_COLUMNS
+    table = pd.DataFrame(rows, columns=columns)
+    if keys and len(table):
+        table = table.sort_values(keys, na_position="last", kind="stable")
+    table.attrs["search_keys"] = keys
+    return table.reset_index(drop=True)
+
+
+def settings_table(df: pd.DataFrame, keys: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """What else each arm ran with: per `keys` group, the values of `columns` (a range when numbers vary)."""
+    def describe(values: pd.Series) -> str:
+        values = values[values.notna() & (values.astype(str) != "None")]  # params log an unset key as "None"
+        if values.empty:
+            return "-"
+        if pd.api.types.is_numeric_dtype(values) and values.nunique() > 1:
+            return f"{values.min():.3g}..{values.max():.3g}"
+        return "/".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in dict.fromkeys(values))
+
+    present = [c for c in columns if c in df.columns and c not in keys]
+    rows = [dict(zip(keys, values)) | {c: describe(group[c]) for c in present} for values, group in _groups(df, list(keys))]
+    table = pd.DataFrame(rows, columns=list(keys) + present)
+    return table.sort_values(list(keys), kind="stable").reset_index(drop=True) if keys and len(table) else table
 
 
 # ---------------------------------------------------------------- plots

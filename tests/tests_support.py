@@ -50,8 +50,9 @@ def child_runs(uri: str, experiment: str):
     return runs[runs["tags.gan_study.role"] == "study"], runs[runs["tags.gan_study.role"] == "trial"]
 
 
-def execute_notebook(uri: str, experiment: str) -> str:
-    nb = nbformat.read(REPO / "reports" / "label_noise.ipynb", as_version=4)
+def execute_notebook(uri: str, experiment: str, notebook: str = "label_noise.ipynb") -> str:
+    """Run reports/<notebook> headless against `uri`/`experiment`; the text of its outputs."""
+    nb = nbformat.read(REPO / "reports" / notebook, as_version=4)
     os.environ.update(GAN_STUDY_TRACKING_URI=uri, GAN_STUDY_EXPERIMENT=experiment)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO / "reports")}}).execute()
     return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))

@@ -177,6 +177,13 @@ class DProbes:
         return out
 
 
+def extended_keys(ev: Mapping[str, Any], pack: int = 1) -> set[str]:
+    """The eval/ keys the extended evaluation reports under this `eval` config and D packing."""
+    on = {"prdc": EXTENDED_KEYS[:4], "ndb": ("eval/ndb",), "duplicates": ("eval/duplicate_rate",),
+          "probes": EXTENDED_KEYS[6:] if pack == 1 else ("eval/forgetting",)}
+    return {key for flag, keys in on.items() if ev[flag] for key in keys}
+
+
 def extended_scorers(data: Dataset, x: Tensor, scorer: ModeScorer, ev: Mapping[str, Any], seed: int,
                      pack: int = 1) -> tuple[DiversityScorer | None, DProbes | None]:
     """The extended evaluation's scorers from the `eval` config: both fitted on one fixed real subset."""

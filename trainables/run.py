@@ -12,7 +12,7 @@ from torch import Tensor
 
 from trainables.config import resolve
 from trainables.data import load_dataset
-from trainables.evaluate import EXTENDED_KEYS, ModeScorer, eval_mode, extended_scorers, generate
+from trainables.evaluate import EXTENDED_KEYS, ModeScorer, eval_mode, extended_keys, extended_scorers, generate
 from trainables.metrics.collapse import CollapseRule, collapse_status
 from trainables.step import Diverged, build_context, train_step
 
@@ -33,6 +33,10 @@ class GANRun:
         self.z_eval = torch.randn(int(ev["n_samples"]), self.ctx.nz, generator=eval_gen, device=self.device)
         self.scorer = ModeScorer(self.data, cfg["data"].get("root"), self.device)
         self.pack = int(dict((n, p) for n, _, p in self.ctx.remedies).get("packing", {}).get("m", 1))
+        metric = cfg["collapse"]["metric"]
+        if metric in EXTENDED_KEYS and metric not in extended_keys(ev, self.pack):
+            raise ValueError(f"collapse.metric {metric!r} is not reported: its eval switch is off"
+                             + (" (or D is packed)" if self.pack > 1 else ""))
         data_seed = int(cfg["data"].get("seed") or 0)
         self.diversity, self.probes = extended_scorers(self.data, self.x, self.scorer, ev, data_seed, self.pack)
         if self.probes is not None:

@@ -180,3 +180,34 @@ def test_load_trials_and_notebook(tracking_uri, monkeypatch):
     assert "label-flip rate -> epochs until collapse" in stdout
     assert format_table(table) in stdout
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+
+
+def test_remedy_set_column_and_comparison_table():
+    from study.report import _trial_frame, comparison_keys, comparison_table
+
+    nan = math.nan
+    runs = pd.DataFrame({
+        "run_id": list("abcd"), "tags.gan_study.outcome": ["collapsed", "censored", "collapsed", "never_diverse"],
+        "params.seed": ["0", "1", "0", "1"], "params.train.lr": ["1e-4", "2e-4", "3e-4", "4e-4"],
+        "params.remedies": ["{}", "{}", None, None],  # 'none' logs an empty remedies mapping
+        "params.remedies.packing.m": [None, None, "2", "3"], "params.remedies.minibatch_stddev": [None, None, "{}", "{}"],
+        "params.train.epochs": ["10"] * 4, "metrics.collapse_epoch": [4, nan, 6, nan],
+        "metrics.epochs_survived": [4, 10, 6, 10], "metrics.collapsed": [1, 0, 1, 0],
+        "metrics.eval/diversity": [0.1, 0.9, 0.2, 0.1], "metrics.eval/modes_covered": [1, 8, 2, 1]})
+    keys = ["remedies", "remedies.packing.m", "train.lr"]
+    df = _trial_frame(runs, keys)
+    df.attrs["search_keys"] = keys
+    assert df["remedies"].tolist() == ["minibatch_stddev+packing", "minibatch_stddev+packing", "none", "none"]
+    spec = {"search": {"remedies": {"choice": ["none", "minibatch_stddev+packing"]},
+                       "remedies.packing.m": {"choice": [2, 3]}, "train.lr": {"loguniform": [1e-4, 1e-3]}}}
+    assert comparison_keys(df, spec) == ["remedies"]  # conditional and continuous entries are pooled
+    table = comparison_table(df, ["remedies"])
+    assert table["remedies"].tolist() == ["minibatch_stddev+packing", "none"]
+    r = table.iloc[0]
+    assert (r["configs"], r["trials"], r["collapsed"], r["never_diverse"]) == (2, 2, 1, 1)
+    assert r["collapse_rate"] == "1/1 (100%)" and r["median_epochs_survived"] == "6"
+    n = table.iloc[1]
+    assert n["collapse_rate"] == "1/2 (50%)" and n["median_epochs_survived"] == "4"  # S(4) = 1/2
+    assert n["final_diversity"] == "0.500 ± 0.566" and n["final_modes_covered"] == "4.5 ± 4.9"
+    text = format_table(table)
+    assert "final_modes_covered_sd" not in text and "collapse_fraction" not in text

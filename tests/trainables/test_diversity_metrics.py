@@ -196,6 +196,8 @@ def test_packed_d_skips_line_probes_but_reports_forgetting(tmp_path):
     m = run.step()
     assert "eval/forgetting" in m and "eval/d_local_max_fraction" not in m
     assert run.d_surface_png(tmp_path / "s.png") is None
+    with pytest.raises(ValueError, match="not reported"):
+        GANRun({**TINY, "remedies": {"packing": {"m": 2}}, "collapse": {"metric": "eval/d_basin_width"}})
 
 
 def test_collapse_metric_validation():

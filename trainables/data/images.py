@@ -105,10 +105,10 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     """Float images in [0, 1] -> uint8 (exact for the k/256 pixels of mnist.pkl.gz, else x*255 rounded)."""
-    x = np.asarray(x, dtype=np.float64)
-    scaled = x * 256.0
-    scale = 256.0 if x.max() < 1.0 and np.array_equal(scaled, np.round(scaled)) else 255.0
-    return np.clip(np.round(x * scale), 0, 255).astype(np.uint8)
+    scaled = np.asarray(x, dtype=np.float32) * np.float32(256.0)  # exact: power-of-two scaling
+    if not (scaled.max() < 256.0 and np.array_equal(scaled, np.round(scaled))):
+        scaled = np.round(np.asarray(x, dtype=np.float32) * np.float32(255.0))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
 def mnist_pickle_to_torchvision(fh: IO[bytes], root: Path) -> Path:
@@ -268,9 +268,12 @@ def resize(x: Tensor, size: int, chunk: int = 4096) -> Tensor:
     """Bilinear, antialiased, align_corners=False resize of (N, C, H, W) to size x size, in chunks."""
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
-    parts = [F.interpolate(c, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-             for c in x.split(chunk)]
-    return torch.cat(parts)
+    out = x.new_empty((*x.shape[:-2], size, size))
+    for start in range(0, len(x), chunk):
+        part = x[start:start + chunk]
+        out[start:start + chunk] = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True,
+                                                 align_corners=False)
+    return out
 
 
 def _subset_idx(n: int, subset: int | None, seed: int) -> Tensor | None:

@@ -10,13 +10,14 @@ and callers apply it to each channel separately (mode = 100 * d0 + 10 * d1 + d2,
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,7 @@ from torch import Tensor, nn
 
 from trainables.data.images import atomic_write, data_root, file_lock, load_split, resize
 
-ARCH = "conv16(stride 2 above 40px)-bn-pool-conv32-bn-pool-avgpool7-fc128-fc10"
+ARCH = "conv16(stride 2 above 40px)-bn-pool-conv32-bn-pool-avgpool(min(7, size/4))-fc128-fc10"
 EPOCHS = {"mnist": 2, "fashion_mnist": 3, "digits": 15}
 BATCH, MAX_LR, SEED = 128, 2e-3, 0
 ALIASES = {"stacked_mnist": "mnist"}
@@ -33,17 +34,18 @@ ALIASES = {"stacked_mnist": "mnist"}
 class ModeClassifier(nn.Module):
     """Small CNN: (B, 1, H, W) in [-1, 1] -> (B, 10) logits; `features` gives the 128-d penultimate layer.
 
-    Any H, W works (adaptive pooling); images above 40 px get a stride-2 first conv to keep the cost of
-    64 px close to that of 28 px.
+    Built for one image size: images above 40 px get a stride-2 first conv (64 px costs about what 28 px
+    does) and the last feature map is average-pooled to min(7, size // 4) squared (identity at 28 px).
     """
 
     def __init__(self, image_size: int = 28, in_channels: int = 1, n_classes: int = 10) -> None:
         super().__init__()
         stride = 2 if image_size > 40 else 1
+        pool = max(1, min(7, image_size // (4 * stride)))
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, 16, 3, stride=stride, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Linear(32 * 49, 128), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(32 * pool * pool, 128), nn.ReLU(),
         )
         self.head = nn.Linear(128, n_classes)
 
@@ -67,7 +69,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _split(dataset: str, image_size: int, root: str | Path | None, train: bool) -> tuple[Tensor, Tensor]:
+def _split(dataset: str, root: str | Path | None, train: bool) -> tuple[Tensor, Tensor]:
     """Native-size images in [-1, 1] and labels; resized per batch later (keeps memory low)."""
     x, y = load_split(dataset, root, train=train)
     return x.mul_(2.0).sub_(1.0), y
@@ -84,34 +86,52 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, image_size: int, device: st
     return correct / max(len(y), 1)
 
 
-def _train(dataset: str, image_size: int, root: str | Path | None, device: str | torch.device) -> tuple[nn.Module, dict]:
-    """Train a ModeClassifier with a fixed seed; returns the model and its metadata."""
-    x, y = _split(dataset, image_size, root, train=True)
-    xt, yt = _split(dataset, image_size, root, train=False)
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+def _fit_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, x: Tensor, y: Tensor, image_size: int,
+               gen: torch.Generator, device: str | torch.device) -> float:
+    """One shuffled pass over (x, y); returns the last batch loss."""
+    model.train()
+    for idx in torch.randperm(len(x), generator=gen).split(BATCH):
+        loss = F.cross_entropy(model(resize(x[idx], image_size).to(device)), y[idx].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return float(loss.detach())
+
+
+@contextlib.contextmanager
+def _threads_for(image_size: int) -> Iterator[None]:
+    """One intra-op thread for tiny images (threads only add overhead there, badly so on busy CPUs)."""
+    old = torch.get_num_threads()
+    if image_size <= 16:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _train(dataset: str, image_size: int, root: str | Path | None,
+           device: str | torch.device) -> tuple[nn.Module, dict]:
+    """Train a ModeClassifier with a fixed seed (global RNG forked); returns the model and its metadata."""
+    (x, y), (xt, yt) = _split(dataset, root, train=True), _split(dataset, root, train=False)
+    start, epochs = time.perf_counter(), EPOCHS[dataset]
+    with torch.random.fork_rng(devices=[]), _threads_for(image_size):
         torch.manual_seed(SEED)
         model = ModeClassifier(image_size).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=MAX_LR)
-        steps = EPOCHS[dataset] * -(-len(x) // BATCH)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=MAX_LR, total_steps=steps)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=MAX_LR, total_steps=epochs * -(-len(x) // BATCH))
         gen = torch.Generator().manual_seed(SEED)
-        for epoch in range(EPOCHS[dataset]):
-            model.train()
-            for idx in torch.randperm(len(x), generator=gen).split(BATCH):
-                loss = F.cross_entropy(model(resize(x[idx], image_size).to(device)), y[idx].to(device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-            if epoch % max(1, EPOCHS[dataset] // 5) == 0 or epoch == EPOCHS[dataset] - 1:
+        for epoch in range(epochs):
+            loss = _fit_epoch(model, opt, sched, x, y, image_size, gen, device)
+            if epoch % max(1, epochs // 5) == 0 or epoch == epochs - 1:
                 acc = accuracy(model, xt, yt, image_size, device)
-                print(f"gan-study: classifier {dataset} {image_size}px epoch {epoch + 1}/{EPOCHS[dataset]} "
-                      f"loss {loss.item():.4f} test acc {acc:.4f}", file=sys.stderr)
-    meta = {"dataset": dataset, "image_size": int(image_size), "channels": 1, "arch": ARCH,
-            "test_accuracy": acc, "train_seconds": round(time.perf_counter() - start, 2),
-            "epochs": EPOCHS[dataset], "batch_size": BATCH, "max_lr": MAX_LR, "schedule": "one-cycle", "seed": SEED, "n_train": len(x),
-            "n_test": len(xt), "device": str(device), "torch": torch.__version__}
+                print(f"gan-study: classifier {dataset} {image_size}px epoch {epoch + 1}/{epochs} "
+                      f"loss {loss:.4f} test acc {acc:.4f}", file=sys.stderr)
+    meta = {"dataset": dataset, "image_size": int(image_size), "channels": 1, "arch": ARCH, "test_accuracy": acc,
+            "train_seconds": round(time.perf_counter() - start, 2), "epochs": epochs, "batch_size": BATCH,
+            "max_lr": MAX_LR, "schedule": "one-cycle Adam", "seed": SEED, "n_train": len(x), "n_test": len(xt),
+            "device": str(device), "torch": torch.__version__}
     return model, meta
 
 
@@ -120,7 +140,7 @@ def _save(model: nn.Module, meta: dict, ckpt: Path, meta_path: Path) -> dict:
     buf = io.BytesIO()
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buf)
     atomic_write(ckpt, buf.getvalue())
-    meta = {**meta, "sha256": _sha256(ckpt), "checkpoint": str(ckpt)}
+    meta = {**meta, "sha256": hashlib.sha256(buf.getvalue()).hexdigest(), "checkpoint": str(ckpt)}
     atomic_write(meta_path, json.dumps(meta, indent=2).encode())
     return meta
 
@@ -163,4 +183,4 @@ def get_classifier(dataset_name: str, image_size: int, root: str | Path | None =
                 found, trained = (model, _save(model, meta, ckpt, meta_path)), True
     model, meta = found
     model.eval().requires_grad_(False)
-    return model, {**meta, "trained": trained, "requested_dataset": dataset_name}
+    return model, {**meta, "checkpoint": str(ckpt), "trained": trained, "requested_dataset": dataset_name}

@@ -31,10 +31,14 @@ def pair_distance(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).pow(2).sum(-1).sqrt()
 
 
-def sq_distances(a: Tensor, b: Tensor, nb: Tensor | None = None) -> Tensor:
-    """Approximate squared distances |a|^2 + |b|^2 - 2 a.b (one matrix product). (n, D), (m, D) -> (n, m)"""
+def sq_distances(a: Tensor, b: Tensor, nb: Tensor | None = None, out: Tensor | None = None) -> Tensor:
+    """Approximate squared distances |a|^2 + |b|^2 - 2 a.b (one matrix product). (n, D), (m, D) -> (n, m)
+
+    `nb`: the rows' squared norms of b, when cached; `out`: a (>= n, m) float64 buffer to write into.
+    """
     nb = b.pow(2).sum(1) if nb is None else nb
-    return torch.addmm(a.pow(2).sum(1).unsqueeze(1) + nb.unsqueeze(0), a, b.T, alpha=-2.0).clamp_min_(0)
+    d2 = torch.add(a.pow(2).sum(1).unsqueeze(1), nb.unsqueeze(0), out=None if out is None else out[: len(a)])
+    return d2.addmm_(a, b.T, alpha=-2.0).clamp_min_(0)
 
 
 def rounding_bound(a: Tensor, b: Tensor) -> float:
@@ -42,18 +46,25 @@ def rounding_bound(a: Tensor, b: Tensor) -> float:
     return 4 * a.shape[1] * EPS * float(a.pow(2).sum(1).max() + b.pow(2).sum(1).max() + 1)
 
 
-def less_than(d2: Tensor, a: Tensor, b: Tensor, r: Tensor, tol: float) -> Tensor:
+def less_than(d2: Tensor, a: Tensor, b: Tensor, r: Tensor, tol: float, scratch: Tensor | None = None) -> Tensor:
     """Exact dist(a_i, b_j) < r_ij, given d2 = sq_distances(a, b) and its rounding bound `tol`.
 
     r broadcasts to (n, m). Pairs whose d2 lies within `tol` of r^2 are recomputed with `pair_distance`;
-    every other pair is decided by d2. -> (n, m) bool
+    every other pair is decided by d2. `scratch`: a (>= n, m) float64 buffer for the band test. -> (n, m) bool
     """
     r2 = r * r
     out = d2 < r2
-    near = ((d2 - r2).abs_() <= tol).nonzero(as_tuple=True)
+    gap = torch.sub(d2, r2, out=None if scratch is None else scratch[: len(d2)]).abs_()
+    near = (gap <= tol).nonzero(as_tuple=True)
     if len(near[0]):
         out[near] = pair_distance(a[near[0]], b[near[1]]) < r.expand_as(d2)[near]
     return out
+
+
+def block(rows: int, cols: int, like: Tensor) -> Tensor:
+    """A reusable (rows, cols) float64 buffer: one allocation per call, so repeated blocks do not fragment
+    the C heap (blocks near glibc's 32 MiB mmap threshold otherwise leave growing holes in it)."""
+    return torch.empty(rows, cols, dtype=torch.float64, device=like.device)
 
 
 def neighbour_distances(x: Tensor, k: int, chunk: int | None = None) -> Tensor:
@@ -65,10 +76,10 @@ def neighbour_distances(x: Tensor, k: int, chunk: int | None = None) -> Tensor:
     if not 1 <= k < len(x):
         raise ValueError(f"k must be in [1, {len(x) - 1}] for {len(x)} samples, got {k}")
     norms, step, m = x.pow(2).sum(1), rows_per_chunk(len(x), chunk), min(len(x), k + 3)
-    parts = []
+    buf, parts = block(min(step, len(x)), len(x), x), []
     for i in range(0, len(x), step):
         rows = x[i : i + step]
-        idx = sq_distances(rows, x, norms).topk(m, dim=1, largest=False).indices  # (c, m)
+        idx = sq_distances(rows, x, norms, out=buf).topk(m, dim=1, largest=False).indices  # (c, m)
         parts.append(pair_distance(rows.unsqueeze(1), x[idx]).sort(dim=1).values[:, : k + 1])
     return torch.cat(parts)
 

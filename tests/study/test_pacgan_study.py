@@ -1,0 +1,40 @@
+"""End to end: the ring8 PacGAN quick study (GAN vs PacGAN2/3/4), shrunk further, then reports/remedies.ipynb."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from study.spec import load_raw
+from tests_support import REPO, child_runs, execute_notebook, run_study
+from trainables.config import deep_merge
+
+VARIANTS = ["gan", "pacgan2", "pacgan3", "pacgan4"]
+
+
+@pytest.mark.slow
+def test_ring8_pacgan_quick_study_and_remedies_report(ray_local, tmp_path):
+    raw = load_raw(REPO / "search_spaces" / "ring8_pacgan.yaml")
+    spec = deep_merge(raw, raw.pop("quick"))  # the spec's own quick block, then smaller still
+    spec = deep_merge(spec, {"name": "pacgan_e2e", "seeds": 2, "tracking": {"experiment": "pacgan_e2e"},
+                             "checkpoint": {"every": 3, "keep": 1},
+                             "fixed": {"data": {"n_points": 2000}, "train": {"epochs": 3},
+                                       "eval": {"n_samples": 500, "grid_every": 3, "grid_size": 500}}})
+    assert spec["search"] == {"variant": {"grid": VARIANTS}}
+    code, uri = run_study(tmp_path, spec)
+    assert code == 0
+
+    _, trials = child_runs(uri, "pacgan_e2e")
+    assert len(trials) == 8 and (trials["status"] == "FINISHED").all()
+    assert sorted(trials["params.variant"]) == sorted(VARIANTS * 2)
+    assert set(trials["params.loss"]) == {"nonsaturating"}  # one loss for every arm, `gan` included
+    packs = dict(zip(trials["params.variant"], trials.get("params.remedies.packing.m")))
+    assert {v: packs[v] for v in VARIANTS[1:]} == {"pacgan2": "2", "pacgan3": "3", "pacgan4": "4"}
+
+    text = execute_notebook(uri, "pacgan_e2e", "remedies.ipynb")
+    assert "one row per variant" in text
+    table = text.split("remedy -> collapse across seeds and epochs survived", 1)[1].split("what each row ran with")[0]
+    rows = [line.split()[0] for line in table.strip().splitlines()[1:]]
+    assert rows == VARIANTS  # GAN and PacGAN2/3/4 side by side, one row each
+    for line in table.strip().splitlines()[1:]:
+        assert re.search(r"\b2\b", line) and "±" in line  # 2 trials each; diversity and modes as mean ± sd
