@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import optuna
-import ray
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # before Ray reads it
+
+import optuna  # noqa: E402
+import ray  # noqa: E402
 import torch
 from mlflow.tracking import MlflowClient
 from ray import tune
@@ -147,7 +149,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
         _state_file(storage).write_text(json.dumps({"run_name": run_name, "parent_run_id": parent}))
         tune_cfg = tune.TuneConfig(search_alg=_searcher(spec), scheduler=_scheduler(spec),
                                    num_samples=n_cfg * len(spec.seed_list), max_concurrent_trials=spec.max_concurrent,
-                                   trial_dirname_creator=lambda t: t.trial_id, reuse_actors=False)
+                                   trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True)
         tuner = tune.Tuner(_trainable(spec, base, uri, exp_id, parent), tune_config=tune_cfg,
                            run_config=_run_config(spec, storage, run_name))
     print(f"Ray results: {run_dir}  (parent MLflow run {parent})", flush=True)

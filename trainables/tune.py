@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Mapping
 
+import ray
 import torch
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -45,11 +46,17 @@ class GANTrainable(tune.Trainable):
 
     def setup(self, config: dict, base: dict, seeds: list[int], tracking_uri: str, experiment_id: str,
               parent_run_id: str, search_keys: list[str], stop_on_collapse: bool = False) -> None:
+        self.setup_kwargs = {"base": base, "seeds": seeds, "tracking_uri": tracking_uri, "experiment_id": experiment_id,
+                             "parent_run_id": parent_run_id, "search_keys": search_keys,
+                             "stop_on_collapse": stop_on_collapse}
+        self.finished = False
         self.trial_cfg = resolve(trial_config(base, config, seeds))
         self.stop_on_collapse, self.search_keys, self.logged_upto = stop_on_collapse, search_keys, 0
         self.logged_collapse = False
         self.client = MlflowClient(tracking_uri)
         self.mlflow_run_id = self._child_run(experiment_id, parent_run_id)
+        # the node this trial (or its retry after a node failure) runs on: placement across a cluster
+        _retry(self.client.set_tag, self.mlflow_run_id, "ray.node_id", ray.get_runtime_context().get_node_id())
         threads = self.trial_cfg["train"].get("threads") or self.trial_resources.required_resources.get("CPU", 1)
         torch.set_num_threads(max(1, int(threads)))
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -141,6 +148,14 @@ class GANTrainable(tune.Trainable):
         if state["mlflow_run_id"] != self.mlflow_run_id:
             _retry(self.client.delete_run, self.mlflow_run_id)
             self.mlflow_run_id = state["mlflow_run_id"]
+
+    def reset_config(self, new_config: dict) -> bool:
+        """Actor reuse (reuse_actors=True): end this trial's MLflow run and set up the next trial in place."""
+        self.cleanup()
+        for name in ("run", "mlflow_run_id", "restored_run"):
+            self.__dict__.pop(name, None)
+        self.setup(new_config, **self.setup_kwargs)
+        return True
 
     def cleanup(self) -> None:
         """Ends the MLflow run; also called when a scheduler or stopper ends the trial early."""

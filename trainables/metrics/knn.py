@@ -1,11 +1,12 @@
 """Chunked nearest-neighbour distances and ball memberships on the tensors' device (PRDC, NDB, duplicates).
 
 Squared distances come from one float64 matrix product per block (|a|^2 + |b|^2 - 2 a.b), and every
-decision that its rounding could flip is made on the exact distance: `pair_distance` (sqrt of the sum of squared differences, symmetric
-and the same whatever the chunking) recomputes the k nearest candidates of each row and the pairs within a
-rounding band of a ball's radius. So results do not depend on the chunk size, and a copy of a sample lies
-at exactly the same distance as the sample (the strict inequality of the PRDC balls then holds exactly).
-No function holds more than `budget` distances per block (default 2**22, 32 MiB of float64).
+decision that its rounding could flip is made on the exact distance, `pair_distance` (the square root of
+the sum of squared differences: symmetric, and the same whatever the chunking). It ranks the k + 3 nearest
+candidates of each row and decides the pairs within the rounding bound of a ball's radius. So results do
+not depend on the chunk size, and a copy of a sample lies at exactly the sample's distance (the strict
+inequality of the PRDC balls then holds exactly). Blocks hold at most `budget` distances (default 2**22,
+32 MiB of float64); a call allocates its few blocks once and reuses them for every chunk.
 """
 from __future__ import annotations
 
@@ -46,25 +47,32 @@ def rounding_bound(a: Tensor, b: Tensor) -> float:
     return 4 * a.shape[1] * EPS * float(a.pow(2).sum(1).max() + b.pow(2).sum(1).max() + 1)
 
 
-def less_than(d2: Tensor, a: Tensor, b: Tensor, r: Tensor, tol: float, scratch: Tensor | None = None) -> Tensor:
+def block(rows: int, cols: int, like: Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
+    """A (rows, cols) buffer reused by every chunk of one call: a fixed few allocations per call, so repeated
+    blocks do not fragment the C heap (glibc's dynamic mmap threshold would otherwise leave growing holes)."""
+    return torch.empty(rows, cols, dtype=dtype, device=like.device)
+
+
+def less_than(d2: Tensor, a: Tensor, b: Tensor, r: Tensor, tol: float,
+              work: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
     """Exact dist(a_i, b_j) < r_ij, given d2 = sq_distances(a, b) and its rounding bound `tol`.
 
     r broadcasts to (n, m). Pairs whose d2 lies within `tol` of r^2 are recomputed with `pair_distance`;
-    every other pair is decided by d2. `scratch`: a (>= n, m) float64 buffer for the band test. -> (n, m) bool
+    every other pair is decided by d2. `work`: (float64, bool, bool) buffers of >= (n, m) for the result and
+    the band test (the result is a view of work[1]). -> (n, m) bool
     """
+    gap_buf, out_buf, near_buf = (None, None, None) if work is None else (w[: len(d2)] for w in work)
     r2 = r * r
-    out = d2 < r2
-    gap = torch.sub(d2, r2, out=None if scratch is None else scratch[: len(d2)]).abs_()
-    near = (gap <= tol).nonzero(as_tuple=True)
+    out = torch.lt(d2, r2, out=out_buf)
+    near = torch.le(torch.sub(d2, r2, out=gap_buf).abs_(), tol, out=near_buf).nonzero(as_tuple=True)
     if len(near[0]):
         out[near] = pair_distance(a[near[0]], b[near[1]]) < r.expand_as(d2)[near]
     return out
 
 
-def block(rows: int, cols: int, like: Tensor) -> Tensor:
-    """A reusable (rows, cols) float64 buffer: one allocation per call, so repeated blocks do not fragment
-    the C heap (blocks near glibc's 32 MiB mmap threshold otherwise leave growing holes in it)."""
-    return torch.empty(rows, cols, dtype=torch.float64, device=like.device)
+def workspace(rows: int, cols: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Buffers for `less_than` on blocks of up to (rows, cols)."""
+    return block(rows, cols, like), block(rows, cols, like, torch.bool), block(rows, cols, like, torch.bool)
 
 
 def neighbour_distances(x: Tensor, k: int, chunk: int | None = None) -> Tensor:

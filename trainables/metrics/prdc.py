@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from trainables.metrics.knn import (as_points, block, kth_neighbour_distance, less_than, rounding_bound, rows_per_chunk,
-                                    sq_distances)
+                                    sq_distances, workspace)
 
 
 def prdc(real: Tensor, fake: Tensor, k: int = 5, real_radii: Tensor | None = None,
@@ -30,15 +30,15 @@ def prdc(real: Tensor, fake: Tensor, k: int = 5, real_radii: Tensor | None = Non
     covered = torch.zeros(n, dtype=torch.bool, device=real.device)  # real balls holding a fake
     recalled = torch.zeros(n, dtype=torch.bool, device=real.device)  # reals inside the fake manifold
     step, norms, tol = rows_per_chunk(n, chunk), real.pow(2).sum(1), rounding_bound(fake, real)
-    buf, scratch = block(min(step, m), n, real), block(min(step, m), n, real)
+    buf, work = block(min(step, m), n, real), workspace(min(step, m), n, real)
     for i in range(0, m, step):
         rows = fake[i : i + step]
         d2 = sq_distances(rows, real, norms, out=buf)  # (c, N); decided exactly near the radii
-        inside = less_than(d2, rows, real, r_real.unsqueeze(0), tol, scratch)  # fake j in real ball i
+        inside = less_than(d2, rows, real, r_real.unsqueeze(0), tol, work)  # fake j in real ball i
         in_real += inside.any(dim=1).sum()
         in_balls += inside.sum()
         covered |= inside.any(dim=0)
-        recalled |= less_than(d2, rows, real, r_fake[i : i + step].unsqueeze(1), tol, scratch).any(dim=0)
+        recalled |= less_than(d2, rows, real, r_fake[i : i + step].unsqueeze(1), tol, work).any(dim=0)
     return {
         "eval/precision": float(in_real) / m,
         "eval/recall": float(recalled.sum()) / n,
