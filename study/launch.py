@@ -48,14 +48,67 @@ def prepare_data(base: dict[str, Any]) -> dict[str, Any]:
     return {"data": data.info or {}, "classifier": scorer.info}
 
 
-def check_resources(spec: Spec) -> None:
-    """Fail clearly when a trial asks for more CPUs or GPUs than any node has (Tune would wait forever)."""
+def check_resources(spec: Spec, address: str | None = None) -> None:
+    """Fail clearly when a trial asks for more CPUs or GPUs than any node has (Tune would wait forever).
+    On a cluster started by `ray up`, node types the autoscaler can still start count as well."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    scalable = _autoscaling_node_types() if address or os.environ.get("RAY_ADDRESS") else []
     for key, want in (("CPU", spec.resources.cpu), ("GPU", spec.resources.gpu)):
         best = max((n.get(key, 0.0) for n in nodes), default=0.0)
-        if want > best:
+        if want > best and any(r.get(key, 0) >= want for r in scalable):
+            print(f"resources.{key.lower()}: no node has {want:g} {key} yet; the autoscaler will start one", flush=True)
+        elif want > best:
             raise SpecError(f"resources.{key.lower()}: a trial asks for {want:g} {key}, but the largest node has "
                             f"{best:g} (cluster total {ray.cluster_resources().get(key, 0):g})")
+
+
+def _autoscaling_node_types(path: str = "~/ray_bootstrap_config.yaml") -> list[dict]:
+    """Resources of the worker node types in the autoscaling config that `ray up` leaves on the head node."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(Path(path).expanduser().read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    return [t.get("resources") or {} for t in (config.get("available_node_types") or {}).values()
+            if t.get("max_workers", config.get("max_workers", 0))]
+
+
+def storage_root(args: argparse.Namespace, spec: Spec, key: str) -> str:
+    """Where Ray keeps this study's runs: --storage-path, the spec's storage_path, $GAN_STUDY_STORAGE_PATH, else
+    .studies/ray. A URI (s3://, gs://) stays a URI for Tune; file:// and local paths become absolute paths
+    (workers run in trial directories). On several nodes it must be shared storage (object store or NFS)."""
+    raw = str(args.storage_path or spec.storage_path or os.environ.get("GAN_STUDY_STORAGE_PATH")
+              or tracking.default_home() / "ray")
+    raw = raw.removeprefix("file://")
+    if "://" in raw:
+        return f"{raw.rstrip('/')}/{key}"
+    return str(Path(raw).expanduser().resolve() / key)
+
+
+def _read_text(path: str) -> str | None:
+    if "://" not in path:
+        return Path(path).read_text() if Path(path).is_file() else None
+    import pyarrow.fs
+
+    fs, fs_path = pyarrow.fs.FileSystem.from_uri(path)
+    if fs.get_file_info(fs_path).type != pyarrow.fs.FileType.File:
+        return None
+    with fs.open_input_stream(fs_path) as f:
+        return f.read().decode()
+
+
+def _write_text(path: str, text: str) -> None:
+    if "://" not in path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+        return
+    import pyarrow.fs
+
+    fs, fs_path = pyarrow.fs.FileSystem.from_uri(path)
+    fs.create_dir(fs_path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(fs_path) as f:
+        f.write(text.encode())
 
 
 class SeedRepeater(Repeater):
@@ -106,7 +159,7 @@ def _trainable(spec: Spec, base: dict, uri: str, exp_id: str, parent: str):
     return tune.with_resources(wrapped, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
-def _run_config(spec: Spec, storage: Path, name: str) -> tune.RunConfig:
+def _run_config(spec: Spec, storage: str, name: str) -> tune.RunConfig:
     ckpt = tune.CheckpointConfig(checkpoint_frequency=spec.checkpoint.every, num_to_keep=spec.checkpoint.keep,
                                  checkpoint_at_end=True)
     return tune.RunConfig(name=name, storage_path=str(storage), checkpoint_config=ckpt,
@@ -118,8 +171,8 @@ def argv_is_ours() -> bool:
     return any(a.endswith((".yaml", ".yml")) for a in sys.argv[1:]) and "--resume" not in sys.argv
 
 
-def _state_file(storage: Path) -> Path:
-    return storage / "latest.json"
+def _state_file(storage: str) -> str:
+    return f"{storage}/latest.json"
 
 
 def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) -> int:
@@ -130,23 +183,21 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
     print(f"data: {json.dumps(info['data'], default=str)}; mode classifier: {json.dumps(info['classifier'], default=str)}")
     uri = tracking.resolve_uri(args.tracking_uri or spec.tracking.uri)
     key = spec.name + ("-quick" if args.quick else "")
-    storage = Path(args.storage_path or spec.storage_path or tracking.default_home() / "ray").expanduser()
-    storage = (storage if "://" in str(storage) else storage.resolve()) / key
+    storage = storage_root(args, spec, key)
     client = MlflowClient(uri)
     exp_id = tracking.experiment_id(client, spec.tracking.experiment or spec.name)
     print(f"MLflow tracking URI: {uri}  (open it: {tracking.ui_command(uri)})", flush=True)
 
     ray.init(address=args.address, include_dashboard=False, ignore_reinit_error=True,
              runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("GAN_STUDY_")}})
-    check_resources(spec)
+    check_resources(spec, args.address)
     if args.resume:
         tuner, parent, run_dir = _restore(spec, storage, client, uri, exp_id, base)
     else:
         run_name = time.strftime("%Y%m%d-%H%M%S")
         parent = tracking.start_parent(client, exp_id, spec, spec_path, f"{key}-{run_name}", sorted(spec.search), args.quick)
-        run_dir = storage / run_name
-        storage.mkdir(parents=True, exist_ok=True)
-        _state_file(storage).write_text(json.dumps({"run_name": run_name, "parent_run_id": parent}))
+        run_dir = f"{storage}/{run_name}"
+        _write_text(_state_file(storage), json.dumps({"run_name": run_name, "parent_run_id": parent}))
         tune_cfg = tune.TuneConfig(search_alg=_searcher(spec), scheduler=_scheduler(spec),
                                    num_samples=n_cfg * len(spec.seed_list), max_concurrent_trials=spec.max_concurrent,
                                    trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True)
@@ -162,16 +213,16 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
     return _finish(client, uri, spec, parent, results)
 
 
-def _restore(spec: Spec, storage: Path, client: MlflowClient, uri: str, exp_id: str, base: dict):
-    state_file = _state_file(storage)
-    if not state_file.is_file():
-        raise SpecError(f"--resume: no earlier run of study {storage.name!r} under {storage}")
-    state = json.loads(state_file.read_text())
-    run_dir = storage / state["run_name"]
-    if not tune.Tuner.can_restore(str(run_dir)):
+def _restore(spec: Spec, storage: str, client: MlflowClient, uri: str, exp_id: str, base: dict):
+    state_text = _read_text(_state_file(storage))
+    if state_text is None:
+        raise SpecError(f"--resume: no earlier run of study {storage.rsplit('/', 1)[-1]!r} under {storage}")
+    state = json.loads(state_text)
+    run_dir = f"{storage}/{state['run_name']}"
+    if not tune.Tuner.can_restore(run_dir):
         raise SpecError(f"--resume: {run_dir} holds no restorable Tune experiment")
     client.update_run(state["parent_run_id"], status="RUNNING")
-    tuner = tune.Tuner.restore(str(run_dir), trainable=_trainable(spec, base, uri, exp_id, state["parent_run_id"]),
+    tuner = tune.Tuner.restore(run_dir, trainable=_trainable(spec, base, uri, exp_id, state["parent_run_id"]),
                                resume_unfinished=True, resume_errored=True)
     print(f"resuming {run_dir}", flush=True)
     return tuner, state["parent_run_id"], run_dir

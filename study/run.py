@@ -29,8 +29,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def find_spec(path: str) -> str:
+    """The spec as given, else the same relative path inside the project: `ray submit CLUSTER study/run.py --
+    search_spaces/x.yaml` runs the uploaded script in the head node's home directory, beside the installed project."""
+    import study.spec
+
+    if Path(path).exists() or Path(path).is_absolute():
+        return path
+    in_project = Path(study.spec.__file__).resolve().parents[1] / path
+    return str(in_project) if in_project.exists() else path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.spec = find_spec(args.spec)
     try:
         spec = load_spec(args.spec, quick=args.quick, overrides=args.overrides)
     except SpecError as err:

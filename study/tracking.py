@@ -41,7 +41,18 @@ def git_commit() -> str:
 
 def experiment_id(client: MlflowClient, name: str) -> str:
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found else client.create_experiment(name)
+    if found:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri, name))
+
+
+def artifact_root(uri: str, name: str) -> str | None:
+    """A local SQLite store keeps a new experiment's artifacts beside the database: MLflow's default (./mlruns) follows
+    the working directory, and a submitted Ray job's working directory is deleted after the job. A server
+    (`mlflow server --artifacts-destination`) chooses its own."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return str(Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name)
 
 
 def start_parent(client: MlflowClient, exp_id: str, spec: Any, spec_path: Path, run_name: str,

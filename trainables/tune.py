@@ -127,6 +127,9 @@ class GANTrainable(tune.Trainable):
             path = Path(tmp) / f"{why}_{epoch:04d}.png"
             save_samples(self.run.samples(), self.run.data, path, title=f"epoch {epoch}")
             _retry(self.client.log_artifact, self.mlflow_run_id, str(path), "samples")
+            surface = self.run.d_surface_png(Path(tmp) / f"d_surface_{epoch:04d}.png")  # 2D data only
+            if surface is not None:
+                _retry(self.client.log_artifact, self.mlflow_run_id, str(surface), "d_surface")
 
     def _finish(self, status: str, outcome: str, error: str | None = None) -> None:
         if getattr(self, "finished", False) or not hasattr(self, "mlflow_run_id"):
@@ -154,7 +157,7 @@ class GANTrainable(tune.Trainable):
         self.cleanup()
         for name in ("run", "mlflow_run_id", "restored_run"):
             self.__dict__.pop(name, None)
-        self.setup(new_config, **self.setup_kwargs)
+        GANTrainable.setup(self, new_config, **self.setup_kwargs)  # not self.setup: tune.with_parameters wraps it
         return True
 
     def cleanup(self) -> None:

@@ -26,6 +26,7 @@ def test_tiny_study_end_to_end(ray_local, tmp_path, capsys):
         assert row["tags.gan_study.outcome"] in ("collapsed", "censored", "never_diverse")
         assert row.status == "FINISHED"
         assert any(a.path.startswith("samples/") for a in client.list_artifacts(row.run_id, "samples"))
+        assert client.list_artifacts(row.run_id, "d_surface")  # D surface and gradient field, 2D data
     artifacts = {a.path for a in client.list_artifacts(parents.run_id.iloc[0])}
     assert {"summary.txt", "summary.csv", "spec"} <= artifacts
     text = execute_notebook(uri, "tiny_e2e")
