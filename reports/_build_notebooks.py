@@ -88,6 +88,43 @@ ax.set_title("diversity per epoch, mean over seeds")
 show(fig)
 '''
 
+# Model-free diversity (PROTOCOLS.md "Sample-based metrics"): `__BY__` is the notebook's grouping variable.
+DIVERSITY = '''\
+DIVERSITY_METRICS = ["eval/coverage", "eval/precision", "eval/recall", "eval/ndb", "eval/duplicate_rate",
+                     "eval/forgetting"]
+present = report.available_metrics(trials, DIVERSITY_METRICS, tracking_uri=TRACKING_URI)
+if not present:
+    print("no model-free diversity metrics in these runs (eval.prdc/ndb/duplicates/probes off, or logged "
+          "before they existed): section skipped")
+else:
+    missing = [m for m in DIVERSITY_METRICS if m not in present]
+    if missing:
+        print(f"not logged, left out: {', '.join(missing)}")
+    ncols = min(3, len(present))
+    nrows = -(-len(present) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.5 * ncols, 4 * nrows), squeeze=False)
+    for ax, metric in zip(axes.flat, present):
+        report.plot_metric_curves(trials, metric, tracking_uri=TRACKING_URI, ax=ax, by=__BY__)
+        ax.set_title(f"{metric} per epoch, mean over trials")
+    for ax in list(axes.flat)[len(present):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    show(fig)
+'''
+
+DIVERSITY_NOTE = (
+    "## Model-free diversity\n\n"
+    "Per-epoch means over trials of the sample-based metrics in the classifier's feature space "
+    "(PROTOCOLS.md): coverage and recall fall and `ndb` (share of k-means bins whose frequency differs "
+    "significantly from the real data's) and `duplicate_rate` rise as the generator collapses; precision "
+    "tracks sample quality; `forgetting` is the mean change of D's score on a fixed real probe set between "
+    "epochs. Metrics absent from the runs are left out.")
+
+
+def diversity_cells(by: str) -> list:
+    """The "Model-free diversity" section, grouped by the notebook variable `by`."""
+    return [new_markdown_cell(DIVERSITY_NOTE), new_code_cell(DIVERSITY.replace("__BY__", by))]
+
 
 REMEDIES_PARAMETERS = '''\
 EXPERIMENT = "remedies"  # or ring8_pacgan, grid25_pacgan, ring8_unrolled, wgan (and their *_quick)
@@ -174,6 +211,7 @@ def remedies() -> nbformat.NotebookNode:
         new_code_cell(REMEDIES_SURVIVAL),
         new_markdown_cell("## Diversity and modes covered per epoch"),
         new_code_cell(REMEDIES_CURVES),
+        *diversity_cells("KEYS"),
     ])
 
 
@@ -195,16 +233,83 @@ def label_noise() -> nbformat.NotebookNode:
         new_code_cell(SURVIVAL),
         new_markdown_cell("## Diversity per epoch"),
         new_code_cell(CURVES),
+        *diversity_cells("by"),
     ]
-    for i, cell in enumerate(cells):
-        cell["id"] = f"cell-{i}"  # stable ids: regenerating gives no spurious diff
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
+    return _notebook(cells)
 
 
-NOTEBOOKS = {"label_noise.ipynb": label_noise, "remedies.ipynb": remedies}
+STACKED_PARAMETERS = '''\
+EXPERIMENT = "stacked_mnist"  # or stacked_mnist_quick
+TRACKING_URI = None  # None: $GAN_STUDY_TRACKING_URI, else sqlite:///<repo>/.studies/mlflow.db
+N_MODES = 1000  # stacked MNIST: 10 x 10 x 10 digit triples
+'''
+
+STACKED_LOAD = '''\
+trials = report.load_trials(EXPERIMENT, tracking_uri=TRACKING_URI, params=["data.name", "eval.n_samples"],
+                            metrics=["eval/kl_to_uniform"])
+KEYS = report.comparison_keys(trials)
+print(f"parent run {trials.attrs['parent_run_id']}: {len(trials)} trials, search keys {trials.attrs['search_keys']}")
+datasets = sorted(set(trials["data.name"].dropna().astype(str)))
+if datasets != ["stacked_mnist"]:
+    print(f"warning: data {datasets}, not stacked_mnist: modes are still counted out of N_MODES = {N_MODES}")
+print(f"modes counted among {'/'.join(map(str, sorted(set(trials['eval.n_samples'].dropna().astype(int)))))} "
+      "samples per evaluation")
+print(trials["outcome"].value_counts().to_string())
+'''
+
+STACKED_TRIALS = '''\
+per_trial = report.trial_table(trials, KEYS, n_modes=N_MODES)
+print(report.format_table(per_trial, title=f"per trial: final modes covered (of {N_MODES}) and KL to uniform"))
+'''
+
+STACKED_SUMMARY = '''\
+modes = report.mode_table(trials, KEYS, n_modes=N_MODES)
+print(report.format_table(modes, title="per configuration: modes covered and KL to uniform, mean ± sd over seeds"))
+print()
+collapse = report.comparison_table(trials, KEYS)
+print(report.format_table(collapse, title="per configuration: collapse across seeds and epochs survived"))
+'''
+
+STACKED_CURVES = '''\
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+report.plot_metric_curves(trials, "eval/modes_covered", tracking_uri=TRACKING_URI, ax=axes[0], by=KEYS)
+axes[0].axhline(N_MODES, color="grey", lw=0.8, ls="--")
+axes[0].set_title(f"modes covered (of {N_MODES}) per epoch, mean over seeds")
+report.plot_metric_curves(trials, "eval/kl_to_uniform", tracking_uri=TRACKING_URI, ax=axes[1], by=KEYS)
+axes[1].set_title("KL to uniform per epoch, mean over seeds (ln 1000 = 6.91: one mode)")
+show(fig)
+'''
+
+
+def stacked_mnist() -> nbformat.NotebookNode:
+    """The stacked MNIST report: modes covered of 1,000 and KL per trial and per arm, curves per epoch."""
+    params = new_code_cell(STACKED_PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    return _notebook([
+        params,
+        new_markdown_cell(
+            "# Stacked MNIST: how many of the 1,000 modes does each GAN cover?\n\n"
+            "PacGAN's stacked MNIST experiment (PROTOCOLS.md; Lin et al. 2018): three MNIST digits as the RGB "
+            "channels, mode = 100 d0 + 10 d1 + d2 from the cached MNIST classifier applied to each channel. Reads "
+            "MLflow only (`search_spaces/stacked_mnist.yaml`; set `EXPERIMENT` or `$GAN_STUDY_EXPERIMENT`, "
+            "e.g. `stacked_mnist_quick`).\n\n"
+            "Values are each trial's final evaluation (`eval.n_samples` samples from a fixed latent batch). "
+            "`modes_covered` is the platform's `eval/modes_covered`: for stacked MNIST the number of distinct "
+            "argmax triples among the samples (PacGAN's count, no confidence threshold). `kl_to_uniform` = ln 1000 - H(mode histogram over every sample), "
+            "6.91 at total collapse, 0 when all modes are equally frequent; `diversity` = exp(H) / 1000."),
+        new_code_cell(SETUP),
+        new_code_cell(STACKED_LOAD),
+        new_markdown_cell("## Modes covered and KL per trial"),
+        new_code_cell(STACKED_TRIALS),
+        new_markdown_cell("## Per configuration"),
+        new_code_cell(STACKED_SUMMARY),
+        new_markdown_cell("## Modes covered and KL per epoch"),
+        new_code_cell(STACKED_CURVES),
+        *diversity_cells("KEYS"),
+    ])
+
+
+NOTEBOOKS = {"label_noise.ipynb": label_noise, "remedies.ipynb": remedies, "stacked_mnist.ipynb": stacked_mnist}
 
 
 def main() -> None:

@@ -70,8 +70,8 @@ def _autoscaling_node_types(path: str = "~/ray_bootstrap_config.yaml") -> list[d
         config = yaml.safe_load(Path(path).expanduser().read_text()) or {}
     except (OSError, yaml.YAMLError):
         return []
-    return [t.get("resources") or {} for t in (config.get("available_node_types") or {}).values()
-            if t.get("max_workers", config.get("max_workers", 0))]
+    return [t.get("resources") or {} for name, t in (config.get("available_node_types") or {}).items()
+            if name != config.get("head_node_type") and t.get("max_workers", config.get("max_workers", 0))]
 
 
 def storage_root(args: argparse.Namespace, spec: Spec, key: str) -> str:

@@ -27,7 +27,8 @@ TAIL_COLUMNS = ["train.epochs", "collapse_epoch", "epochs_survived", "collapsed"
                 "final_diversity", "final_modes_covered"]
 # numeric companions of the text columns: kept in the frames for computation, left out of format_table
 HELPER_COLUMNS = ["final_diversity_mean", "final_diversity_sd", "collapse_fraction",
-                  "final_modes_covered_mean", "final_modes_covered_sd"]
+                  "final_modes_covered_mean", "final_modes_covered_sd",
+                  "modes_covered_mean", "modes_covered_sd", "kl_mean", "kl_sd"]
 METRIC_COLUMNS = {"collapse_epoch": "collapse_epoch", "epochs_survived": "epochs_survived",
                   "collapsed": "collapsed", "final_diversity": "eval/diversity",
                   "final_modes_covered": "eval/modes_covered"}
@@ -62,12 +63,15 @@ def _search_keys(parent_run_id: str) -> list[str]:
 
 
 def load_trials(experiment: str, tracking_uri: str | None = None,
-                parent_run_id: str | None = None, params: Sequence[str] = ()) -> pd.DataFrame:
+                parent_run_id: str | None = None, params: Sequence[str] = (),
+                metrics: Sequence[str] = ()) -> pd.DataFrame:
     """One row per trial (child) run of the latest study parent run, or of `parent_run_id`.
 
     `params`: further logged params to load as columns (e.g. "loss"), beside the search keys. A searched
     `remedies` set is logged as its remedies' own params (`remedies.<name>` or `remedies.<name>.<param>`), so
     its column is rebuilt from them: the names joined by "+" in alphabetical order, "none" for none.
+    `metrics`: further metrics to load as columns named by the metric (e.g. "eval/kl_to_uniform"), each the
+    value at the run's last logged epoch (MLflow's latest value: highest step); NaN where never logged.
     """
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
@@ -80,6 +84,10 @@ def load_trials(experiment: str, tracking_uri: str | None = None,
     role = runs.get("tags.gan_study.role", pd.Series(index=runs.index, dtype=object))
     runs = runs[role.isna() | (role == "trial")]
     df = _trial_frame(runs, keys, params)
+    for name in metrics:
+        column = f"metrics.{name}"
+        values = runs[column] if column in runs else pd.Series(math.nan, index=runs.index)
+        df[name] = pd.to_numeric(df["run_id"].map(dict(zip(runs["run_id"], values))), errors="coerce")
     df.attrs["search_keys"] = keys
     df.attrs["parent_run_id"] = parent
     return df
@@ -323,6 +331,67 @@ def settings_table(df: pd.DataFrame, keys: Sequence[str], columns: Sequence[str]
     rows = [dict(zip(keys, values)) | {c: describe(group[c]) for c in present} for values, group in _groups(df, list(keys))]
     table = pd.DataFrame(rows, columns=list(keys) + present)
     return table.sort_values(list(keys), kind="stable").reset_index(drop=True) if keys and len(table) else table
+
+
+# ---------------------------------------------------------------- mode coverage (stacked MNIST: 1,000 modes)
+
+KL = "eval/kl_to_uniform"
+
+
+def _out_of(value: float, n_modes: int | None) -> str:
+    """A mode count as text: "k / K" when the number of modes K is known."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:g} / {n_modes}" if n_modes else f"{value:g}"
+
+
+def trial_table(df: pd.DataFrame, keys: Sequence[str] | None = None, n_modes: int | None = None) -> pd.DataFrame:
+    """One row per trial: the arm `keys` (default `comparison_keys(df)`), seed, outcome, final modes covered
+    ("k / K" with `n_modes`), final KL to uniform over the modes (column "eval/kl_to_uniform" of
+    `load_trials(..., metrics=[...])`; "n/a" when not loaded) and final diversity."""
+    keys = list(comparison_keys(df) if keys is None else keys)
+    kl = df[KL] if KL in df.columns else pd.Series(math.nan, index=df.index)
+    table = pd.DataFrame({**{k: df[k] for k in keys if k != "seed"}, "seed": df["seed"], "outcome": df["outcome"],
+                          "modes_covered": [_out_of(v, n_modes) for v in df["final_modes_covered"]],
+                          "kl_to_uniform": [f"{v:.3f}" if math.isfinite(v) else "n/a" for v in kl.astype(float)],
+                          "diversity": [f"{v:.4f}" if math.isfinite(v) else "n/a"
+                                        for v in df["final_diversity"].astype(float)]})
+    order = [k for k in keys if k != "seed"] + ["seed"]
+    return table.sort_values(order, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def mode_table(df: pd.DataFrame, keys: Sequence[str] | None = None, n_modes: int | None = None) -> pd.DataFrame:
+    """One row per arm (`keys`, default `comparison_keys(df)`): trials, final modes covered and final KL to
+    uniform as mean ± sd over the trials, and the range of modes covered ("min-max / K")."""
+    keys = list(comparison_keys(df) if keys is None else keys)
+    rows = []
+    for values, group in _groups(df, keys):
+        modes_text, modes_mean, modes_sd = _mean_sd(group["final_modes_covered"], ".1f")
+        kl_col = group[KL] if KL in group.columns else pd.Series(dtype=float)
+        kl_text, kl_mean, kl_sd = _mean_sd(kl_col, ".3f")
+        modes = group["final_modes_covered"].dropna()
+        span = f"{modes.min():g}-{modes.max():g}" if len(modes) else "n/a"
+        rows.append(dict(zip(keys, values)) | {
+            "trials": len(group), "modes_covered": modes_text + (f" / {n_modes}" if n_modes and len(modes) else ""),
+            "modes_range": span + (f" / {n_modes}" if n_modes and len(modes) else ""), "kl_to_uniform": kl_text,
+            "modes_covered_mean": modes_mean, "modes_covered_sd": modes_sd, "kl_mean": kl_mean, "kl_sd": kl_sd})
+    columns = keys + ["trials", "modes_covered", "modes_range", "kl_to_uniform",
+                      "modes_covered_mean", "modes_covered_sd", "kl_mean", "kl_sd"]
+    table = pd.DataFrame(rows, columns=columns)
+    if keys and len(table):
+        table = table.sort_values(keys, na_position="last", kind="stable")
+    return table.reset_index(drop=True)
+
+
+def available_metrics(df: pd.DataFrame, names: Sequence[str], tracking_uri: str | None = None) -> list[str]:
+    """The metrics among `names` that at least one trial of `df` logged, in the order of `names`."""
+    client = MlflowClient(tracking_uri) if tracking_uri else MlflowClient()
+    logged: set[str] = set()
+    for run_id in df["run_id"].dropna():
+        logged |= set(client.get_run(run_id).data.metrics)
+        if logged.issuperset(names):
+            break
+    return [n for n in names if n in logged]
 
 
 # ---------------------------------------------------------------- plots

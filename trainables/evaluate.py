@@ -108,7 +108,8 @@ class ModeScorer:
     def score(self, samples: Tensor, diversity: "DiversityScorer | None" = None) -> dict[str, Any]:
         """Mode metrics of `samples`, plus the feature-space diversity metrics when `diversity` is given."""
         modes, hq, feats = self._classify(samples)
-        out = mode_metrics(modes, hq, self.data.n_modes, count_all=self.data.kind == "images")
+        out = mode_metrics(modes, hq, self.data.n_modes, count_all=self.data.kind == "images",
+                           covered_needs_hq=self.data.name != "stacked_mnist")
         if diversity is not None:
             out.update(diversity.score(feats))
         return out

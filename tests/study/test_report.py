@@ -180,6 +180,30 @@ def test_load_trials_and_notebook(tracking_uri, monkeypatch):
     assert "label-flip rate -> epochs until collapse" in stdout
     assert format_table(table) in stdout
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    assert "no model-free diversity metrics in these runs" in stdout  # the section skips without them
+
+
+def test_load_trials_metrics_and_mode_tables(tracking_uri):
+    from study.report import available_metrics, mode_table, trial_table
+
+    _log_study(tracking_uri, "modes_test")
+    df = load_trials("modes_test", tracking_uri=tracking_uri, metrics=["eval/diversity", "eval/kl_to_uniform"])
+    assert df["eval/diversity"].tolist() == [0.2, 0.3, 0.95, 0.85]  # the last epoch's value
+    assert df["eval/kl_to_uniform"].isna().all()  # never logged
+    assert available_metrics(df, ["eval/coverage", "eval/modes_covered", "eval/diversity"]) == [
+        "eval/modes_covered", "eval/diversity"]
+
+    df["eval/kl_to_uniform"] = [2.0, 1.5, 0.1, 0.2]
+    trials = trial_table(df, [FLIP], n_modes=8)
+    assert trials.columns.tolist() == [FLIP, "seed", "outcome", "modes_covered", "kl_to_uniform", "diversity"]
+    assert trials["modes_covered"].tolist() == ["2 / 8", "2 / 8", "8 / 8", "7 / 8"]
+    assert trials["kl_to_uniform"].tolist() == ["2.000", "1.500", "0.100", "0.200"]
+    modes = mode_table(df, [FLIP], n_modes=8)
+    assert modes[FLIP].tolist() == [0.0, 0.1] and modes["trials"].tolist() == [2, 2]
+    assert modes["modes_covered"].tolist() == ["2.0 ± 0.0 / 8", "7.5 ± 0.7 / 8"]
+    assert modes["modes_range"].tolist() == ["2-2 / 8", "7-8 / 8"]
+    assert modes["kl_to_uniform"].tolist() == ["1.750 ± 0.354", "0.150 ± 0.071"]
+    assert "kl_sd" not in format_table(modes)
 
 
 def test_remedy_set_column_and_comparison_table():

@@ -81,3 +81,10 @@ def test_warmup_ignores_early_dips():
 def test_direction_above():
     rule = CollapseRule(threshold=0.5, patience=1, direction="above")
     assert collapse_status([0.1, 0.2, 0.9], rule)["collapse_epoch"] == 3
+
+
+def test_stacked_mnist_counts_modes_by_argmax():
+    modes = torch.tensor([0, 0, 5, 999, 999])
+    hq = torch.tensor([True, False, False, False, False])
+    assert mode_metrics(modes, hq, 1000, count_all=True)["eval/modes_covered"] == 1
+    assert mode_metrics(modes, hq, 1000, count_all=True, covered_needs_hq=False)["eval/modes_covered"] == 3

@@ -40,14 +40,16 @@ def kl_to_uniform(hist: Tensor) -> float:
     return math.log(len(hist)) - entropy(hist)
 
 
-def mode_metrics(modes: Tensor, hq: Tensor, n_modes: int, count_all: bool) -> dict[str, float]:
+def mode_metrics(modes: Tensor, hq: Tensor, n_modes: int, count_all: bool,
+                 covered_needs_hq: bool = True) -> dict[str, float]:
     """modes_covered (modes with a high-quality sample), hq_fraction, kl_to_uniform, diversity.
 
     `count_all`: the mode histogram counts every sample (images: classifier argmax, PacGAN stacked MNIST);
-    otherwise only high-quality samples (2D mixtures).
+    otherwise only high-quality samples (2D mixtures). `covered_needs_hq=False` counts a mode as covered
+    by any sample's argmax (PacGAN's stacked MNIST protocol: distinct triples, no confidence threshold).
     """
     hist = mode_histogram(modes, torch.ones_like(hq) if count_all else hq, n_modes)
-    covered = torch.bincount(modes[hq], minlength=n_modes) > 0
+    covered = torch.bincount(modes[hq] if covered_needs_hq else modes, minlength=n_modes) > 0
     return {
         "eval/modes_covered": float(covered.sum()),
         "eval/hq_fraction": float(hq.float().mean()),
