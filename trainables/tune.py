@@ -42,61 +42,72 @@ def _retry(fn, *args, tries: int = 6, **kwargs):
 
 
 class GANTrainable(tune.Trainable):
-    """setup builds a GANRun and its MLflow child run; step = one epoch; checkpoints hold the full state."""
+    """setup builds a GANRun; step = one epoch, logged to the trial's MLflow child run; checkpoints hold the state.
+
+    The child run is created (or, for a restored or retried trial, reattached by Ray trial id) at the first
+    step, not in setup: Tune may start an actor for a trial and then discard it for a reused one, and such an
+    actor must leave no trace in MLflow.
+    """
 
     def setup(self, config: dict, base: dict, seeds: list[int], tracking_uri: str, experiment_id: str,
               parent_run_id: str, search_keys: list[str], stop_on_collapse: bool = False) -> None:
         self.setup_kwargs = {"base": base, "seeds": seeds, "tracking_uri": tracking_uri, "experiment_id": experiment_id,
                              "parent_run_id": parent_run_id, "search_keys": search_keys,
                              "stop_on_collapse": stop_on_collapse}
-        self.finished = False
         self.trial_cfg = resolve(trial_config(base, config, seeds))
-        self.stop_on_collapse, self.search_keys, self.logged_upto = stop_on_collapse, search_keys, 0
-        self.logged_collapse = False
+        self.stop_on_collapse, self.search_keys = stop_on_collapse, search_keys
         self.client = MlflowClient(tracking_uri)
-        self.mlflow_run_id = self._child_run(experiment_id, parent_run_id)
-        # the node this trial (or its retry after a node failure) runs on: placement across a cluster
-        _retry(self.client.set_tag, self.mlflow_run_id, "ray.node_id", ray.get_runtime_context().get_node_id())
+        self.mlflow_run_id, self.attached, self.finished = None, False, False
+        self.logged_upto, self.logged_collapse = 0, False
         threads = self.trial_cfg["train"].get("threads") or self.trial_resources.required_resources.get("CPU", 1)
         torch.set_num_threads(max(1, int(threads)))
         device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
             self.run = GANRun(self.trial_cfg, device=device)
         except Exception as err:  # a trial that cannot even be built is a FAILED run with its error
+            self._attach()
             self._finish("FAILED", "failed", error="".join(traceback.format_exception(err))[-5000:])
             raise
-        self._log_params([Param(f"data_info.{k}", str(v)) for k, v in (self.run.data.info or {}).items()]
-                         + [Param(f"classifier.{k}", str(v)) for k, v in self.run.scorer.info.items()])
         self.grid_every = int(self.run.config["eval"]["grid_every"])
 
-    def _child_run(self, experiment_id: str, parent_run_id: str) -> str:
-        """The trial's MLflow run: reattached by Ray trial id after a restore, else created with its params."""
-        found = _retry(self.client.search_runs, [experiment_id],
-                       filter_string=f"tags.`ray.trial_id` = '{self.trial_id}' and tags.mlflow.parentRunId = '{parent_run_id}'")
-        if found:  # a restored trial: epochs already logged are recomputed identically, not logged again
-            run_id = found[0].info.run_id
-            _retry(self.client.update_run, run_id, status="RUNNING")
-            history = _retry(self.client.get_metric_history, run_id, "epochs_survived")
+    def _attach(self) -> None:
+        """Create this trial's child run, or reattach to it (restore, retry): epochs already logged are
+        recomputed identically after a restore, so they are not logged again."""
+        if self.attached:
+            return
+        kw = self.setup_kwargs
+        if self.mlflow_run_id is None:
+            found = _retry(self.client.search_runs, [kw["experiment_id"]], filter_string=(
+                f"tags.`ray.trial_id` = '{self.trial_id}' and tags.mlflow.parentRunId = '{kw['parent_run_id']}'"))
+            self.mlflow_run_id = found[0].info.run_id if found else self._create_run()
+        else:
+            found = [_retry(self.client.get_run, self.mlflow_run_id)]
+        if found:
+            _retry(self.client.update_run, self.mlflow_run_id, status="RUNNING")
+            history = _retry(self.client.get_metric_history, self.mlflow_run_id, "epochs_survived")
             self.logged_upto = max((m.step for m in history), default=0)
             self.logged_collapse = "collapse_epoch" in found[0].data.metrics
-            self.restored_run = True
-            return run_id
+        # the node this trial (or its retry after a node failure) runs on: placement across a cluster
+        _retry(self.client.set_tag, self.mlflow_run_id, "ray.node_id", ray.get_runtime_context().get_node_id())
+        self.attached = True
+
+    def _create_run(self) -> str:
         flat = flatten(self.trial_cfg)
         key = {k: flat.get(k) for k in self.search_keys}
-        tags = {"mlflow.parentRunId": parent_run_id, "ray.trial_id": self.trial_id, "gan_study.role": "trial",
-                "gan_study.outcome": "running", "gan_study.config_key": repr(sorted(key.items()))}
-        run = _retry(self.client.create_run, experiment_id, tags=tags, run_name=f"{self.trial_id}-seed{flat['seed']}")
-        self.mlflow_run_id, self.restored_run = run.info.run_id, False
-        self._log_params([Param(k, str(v)[:6000]) for k, v in flat.items()])
+        tags = {"mlflow.parentRunId": self.setup_kwargs["parent_run_id"], "ray.trial_id": self.trial_id,
+                "gan_study.role": "trial", "gan_study.outcome": "running", "gan_study.config_key": repr(sorted(key.items()))}
+        run = _retry(self.client.create_run, self.setup_kwargs["experiment_id"], tags=tags,
+                     run_name=f"{self.trial_id}-seed{flat['seed']}")
+        params = [Param(k, str(v)[:6000]) for k, v in flat.items()]
+        if hasattr(self, "run"):
+            params += [Param(f"data_info.{k}", str(v)) for k, v in (self.run.data.info or {}).items()]
+            params += [Param(f"classifier.{k}", str(v)) for k, v in self.run.scorer.info.items()]
+        for i in range(0, len(params), 100):
+            _retry(self.client.log_batch, run.info.run_id, params=params[i : i + 100])
         return run.info.run_id
 
-    def _log_params(self, params: list[Param]) -> None:
-        if getattr(self, "restored_run", False):
-            return
-        for i in range(0, len(params), 100):
-            _retry(self.client.log_batch, self.mlflow_run_id, params=params[i : i + 100])
-
     def step(self) -> dict[str, Any]:
+        self._attach()
         try:
             result = self.run.step()
         except Exception as err:
@@ -132,7 +143,7 @@ class GANTrainable(tune.Trainable):
                 _retry(self.client.log_artifact, self.mlflow_run_id, str(surface), "d_surface")
 
     def _finish(self, status: str, outcome: str, error: str | None = None) -> None:
-        if getattr(self, "finished", False) or not hasattr(self, "mlflow_run_id"):
+        if self.finished or not self.attached:
             return
         self.finished = True
         tags = [RunTag("gan_study.outcome", outcome)] + ([RunTag("gan_study.error", error)] if error else [])
@@ -147,16 +158,12 @@ class GANTrainable(tune.Trainable):
     def load_checkpoint(self, checkpoint: str | dict) -> None:
         state = torch.load(os.path.join(checkpoint, "state.pt"), weights_only=False)
         self.run.load_state_dict(state["run"])
-        self.logged_collapse = state["logged_collapse"]
-        if state["mlflow_run_id"] != self.mlflow_run_id:
-            _retry(self.client.delete_run, self.mlflow_run_id)
-            self.mlflow_run_id = state["mlflow_run_id"]
+        self.mlflow_run_id, self.attached = state["mlflow_run_id"], False  # reattached at the next step
 
     def reset_config(self, new_config: dict) -> bool:
         """Actor reuse (reuse_actors=True): end this trial's MLflow run and set up the next trial in place."""
         self.cleanup()
-        for name in ("run", "mlflow_run_id", "restored_run"):
-            self.__dict__.pop(name, None)
+        self.__dict__.pop("run", None)
         GANTrainable.setup(self, new_config, **self.setup_kwargs)  # not self.setup: tune.with_parameters wraps it
         return True
 
