@@ -111,11 +111,11 @@ class GANRun:
         t2 = time.perf_counter()
         self.epoch += 1
         self.compute_s += t1 - t0
+        metrics.update({"time/train_s": t1 - t0, "time/eval_s": t2 - t1, "compute/seconds": self.compute_s,
+                        "compute/d_steps": self.ctx.counts["d_steps"], "compute/g_steps": self.ctx.counts["g_steps"]})
         self.history.append(metrics[self.config["collapse"]["metric"]])
         self.status = collapse_status(self.history, self.rule)
         self.outcome = self._outcome()
-        metrics.update({"time/train_s": t1 - t0, "time/eval_s": t2 - t1, "compute/seconds": self.compute_s,
-                        "compute/d_steps": self.ctx.counts["d_steps"], "compute/g_steps": self.ctx.counts["g_steps"]})
         return {"epoch": self.epoch, "diverged": 0, **metrics, **self._status_metrics()}
 
     def _outcome(self) -> str:

@@ -273,10 +273,10 @@ def make_cluster(tmp_path):
 
 
 def _write_spec(tmp_path: Path, name: str, **extra) -> Path:
-    """One configuration x 2 seeds: two trials long enough to run at the same time, one on each node."""
-    spec = tiny_spec(name, search={"remedies.label_flip.rate": {"grid": [0.1]}}, seeds=2, **extra)
+    """One configuration x 2 seeds, both trials queued at once (max_concurrent 2; with a searcher Tune otherwise
+    queues one trial at a time), so they run at the same time, one on each node."""
+    spec = tiny_spec(name, search={"remedies.label_flip.rate": {"grid": [0.1]}}, seeds=2, max_concurrent=2, **extra)
     spec.pop("trials", None)
-    spec["fixed"]["data"]["n_points"] = 3000
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -350,7 +350,7 @@ def test_worker_node_failure_resumes_trials_from_checkpoints(make_cluster, tmp_p
     node from their last checkpoint, and every trial ends with one FINISHED MLflow run holding each epoch once."""
     cluster = make_cluster()
     epochs = 6
-    spec = tiny_spec("tiny_failover", seeds=2, max_failures=2, checkpoint={"every": 1, "keep": 2},
+    spec = tiny_spec("tiny_failover", seeds=2, max_failures=2, checkpoint={"every": 1, "keep": 2}, max_concurrent=2,
                      search={"remedies.label_flip.rate": {"grid": [0.0, 0.2]}})
     spec.pop("trials")
     spec["fixed"]["data"]["n_points"] = 2000
