@@ -387,6 +387,9 @@ def _wait_for_trials_in_progress_on(node_id: str, uri: str, experiment: str, dri
     not all of them."""
     deadline = time.time() + limit
     while time.time() < deadline and driver.poll() is None:
+        if not glob.glob(f"{Path(uri.removeprefix('sqlite:///')).parent}/ray/*/latest.json"):
+            time.sleep(0.5)  # the driver has not made the store's tables yet: reading now would race it
+            continue
         try:
             _, trials = child_runs(uri, experiment)
             running = trials[(trials.status == "RUNNING") & (trials["tags.ray.node_id"] == node_id)]
