@@ -56,3 +56,15 @@ def execute_notebook(uri: str, experiment: str, notebook: str = "label_noise.ipy
     os.environ.update(GAN_STUDY_TRACKING_URI=uri, GAN_STUDY_EXPERIMENT=experiment)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO / "reports")}}).execute()
     return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def mnist_or_skip() -> None:
+    """Skip a test that needs MNIST where it cannot be obtained (no cache, no package index)."""
+    import pytest
+
+    from trainables.data.images import load_raw
+
+    try:
+        load_raw("mnist")
+    except FileNotFoundError as err:
+        pytest.skip(f"MNIST cannot be obtained here: {str(err).splitlines()[0]}")

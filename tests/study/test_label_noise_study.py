@@ -8,21 +8,12 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests_support import REPO, child_runs, execute_notebook
-
-
-def _mnist_or_skip() -> None:
-    from trainables.data.images import load_raw
-
-    try:
-        load_raw("mnist")
-    except FileNotFoundError as err:
-        pytest.skip(f"MNIST cannot be obtained here: {err}")
+from tests_support import REPO, child_runs, execute_notebook, mnist_or_skip
 
 
 @pytest.mark.slow
 def test_quick_label_noise_study_and_report(tmp_path):
-    _mnist_or_skip()
+    mnist_or_skip()
     env = {**os.environ, "GAN_STUDY_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run([sys.executable, "-m", "study.run", "search_spaces/label_noise.yaml", "--quick"],

@@ -6,22 +6,13 @@ import re
 import pytest
 
 from study.spec import load_raw
-from tests_support import REPO, child_runs, execute_notebook, run_study
+from tests_support import REPO, child_runs, execute_notebook, run_study, mnist_or_skip
 from trainables.config import deep_merge
-
-
-def _mnist_or_skip() -> None:
-    from trainables.data.images import load_raw as load_images
-
-    try:
-        load_images("mnist")
-    except FileNotFoundError as exc:
-        pytest.skip(f"MNIST not available (stacked MNIST is built from it): {str(exc).splitlines()[0]}")
 
 
 @pytest.mark.slow
 def test_stacked_mnist_quick_study_and_report(ray_local, tmp_path):
-    _mnist_or_skip()
+    mnist_or_skip()
     raw = load_raw(REPO / "search_spaces" / "stacked_mnist.yaml")
     assert raw["fixed"]["data"] == {"name": "stacked_mnist", "stacked_n": 60000}
     assert raw["fixed"]["eval"]["n_samples"] == 26000
