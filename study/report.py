@@ -20,8 +20,10 @@ import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
 
-EVENT_OUTCOME = "collapsed"
-EXCLUDED_OUTCOME = "never_diverse"  # never reached the threshold: no collapse time to estimate
+from study.plots import metric_history, plot_metric_curves, plot_survival  # noqa: F401  (the report API)
+from study.survival import (EVENT_OUTCOME, EXCLUDED_OUTCOME, fmt_time, groups, kaplan_meier,  # noqa: F401
+                            km_quantile, survival_data)
+
 TRIAL_COLUMNS = ["run_id", "outcome", "seed"]
 TAIL_COLUMNS = ["train.epochs", "collapse_epoch", "epochs_survived", "collapsed",
                 "final_diversity", "final_modes_covered"]
@@ -132,58 +134,7 @@ def _trial_frame(runs: pd.DataFrame, keys: list[str], params: Sequence[str] = ()
 # ---------------------------------------------------------------- survival statistics
 
 
-def survival_data(df: pd.DataFrame) -> pd.DataFrame:
-    """Time and event per trial, never_diverse trials left out; censored trials at epochs_survived."""
-    kept = df[df["outcome"] != EXCLUDED_OUTCOME]
-    event = (kept["outcome"] == EVENT_OUTCOME) & kept["collapse_epoch"].notna()
-    time = kept["collapse_epoch"].where(event, kept["epochs_survived"])
-    return pd.DataFrame({"time": time.astype(float), "event": event.astype(bool)}, index=kept.index)
-
-
-def kaplan_meier(times, events) -> pd.DataFrame:
-    """Kaplan-Meier product-limit survival estimate (Kaplan and Meier 1958), S(0) = 1.
-
-    Rows: t = 0, then every distinct positive time; `survival` holds S(t) just after t (step
-    function, right-continuous). A censoring tied with an event counts as still at risk at t.
-    """
-    t_all = np.asarray(times, dtype=float)
-    e_all = np.asarray(events, dtype=bool)
-    rows = [(0.0, int((t_all >= 0).sum()), 0, 0, 1.0)]
-    surv = 1.0
-    for t in np.unique(t_all[t_all > 0]):
-        at_risk = int((t_all >= t).sum())
-        d = int(((t_all == t) & e_all).sum())
-        c = int(((t_all == t) & ~e_all).sum())
-        surv *= 1.0 - d / at_risk
-        rows.append((float(t), at_risk, d, c, surv))
-    return pd.DataFrame(rows, columns=["t", "at_risk", "events", "censored", "survival"])
-
-
-def km_quantile(times, events, q: float) -> float | None:
-    """Smallest t with S(t) <= 1 - q on the Kaplan-Meier curve (Brookmeyer and Crowley 1982); None if never."""
-    km = kaplan_meier(times, events)
-    hit = km[(km["events"] > 0) & (km["survival"] <= 1.0 - q + 1e-12)]
-    return None if hit.empty else float(hit["t"].iloc[0])
-
-
-def _fmt_time(t: float | None, censor_at: float) -> str:
-    """An epoch as text, or "N+" (right-censored at N) when the quantile is not reached."""
-    value = censor_at if t is None else t
-    text = f"{value:g}" if math.isfinite(value) else "?"
-    return text + ("+" if t is None else "")
-
-
 # ---------------------------------------------------------------- summary table
-
-
-def _groups(df: pd.DataFrame, keys: list[str]):
-    """(key values, rows) per configuration; one group holding everything when there are no keys."""
-    if df.empty:
-        return []
-    if not keys:
-        return [((), df)]
-    grouped = df.groupby(keys, dropna=False, sort=False)
-    return [((k if isinstance(k, tuple) else (k,)), g) for k, g in grouped]
 
 
 def _summary_row(rows: pd.DataFrame) -> dict:
@@ -200,9 +151,9 @@ def _summary_row(rows: pd.DataFrame) -> dict:
         "collapsed": int(surv["event"].sum()),
         "never_diverse": int((rows["outcome"] == EXCLUDED_OUTCOME).sum()),
         "diverged": int((rows["outcome"] == "diverged").sum()),
-        "median_collapse_epoch": "n/a" if no_data else _fmt_time(quant[0.5], censor_at),
+        "median_collapse_epoch": "n/a" if no_data else fmt_time(quant[0.5], censor_at),
         "spread": "n/a" if no_data else
-        f"{_fmt_time(quant[0.25], censor_at)}-{_fmt_time(quant[0.75], censor_at)}",
+        f"{fmt_time(quant[0.25], censor_at)}-{fmt_time(quant[0.75], censor_at)}",
         "mean_final_diversity": "n/a" if math.isnan(mean) else f"{mean:.3f} ± {sd:.3f}",
         "final_diversity_mean": mean,
         "final_diversity_sd": sd,
@@ -212,7 +163,7 @@ def _summary_row(rows: pd.DataFrame) -> dict:
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (search keys): seeds, outcome counts, KM median and quartiles, diversity."""
     keys = [k for k in df.attrs.get("search_keys", []) if k in df.columns]
-    rows = [dict(zip(keys, values)) | _summary_row(group) for values, group in _groups(df, keys)]
+    rows = [dict(zip(keys, values)) | _summary_row(group) for values, group in groups(df, keys)]
     table = pd.DataFrame(rows, columns=keys + ["seeds", "collapsed", "never_diverse", "diverged",
                                                "median_collapse_epoch", "spread", "mean_final_diversity",
                                                "final_diversity_mean", "final_diversity_sd"])
@@ -293,7 +244,7 @@ def comparison_table(df: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.
     keys = list(comparison_keys(df) if keys is None else keys)
     search = [k for k in df.attrs.get("search_keys", []) if k in df.columns]
     rows = []
-    for values, group in _groups(df, keys):
+    for values, group in groups(df, keys):
         base = _summary_row(group)
         kept = int((group["outcome"] != EXCLUDED_OUTCOME).sum())
         configs = len(group[search].astype(str).drop_duplicates()) if search else 1
@@ -328,7 +279,7 @@ def settings_table(df: pd.DataFrame, keys: Sequence[str], columns: Sequence[str]
         return "/".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in dict.fromkeys(values))
 
     present = [c for c in columns if c in df.columns and c not in keys]
-    rows = [dict(zip(keys, values)) | {c: describe(group[c]) for c in present} for values, group in _groups(df, list(keys))]
+    rows = [dict(zip(keys, values)) | {c: describe(group[c]) for c in present} for values, group in groups(df, list(keys))]
     table = pd.DataFrame(rows, columns=list(keys) + present)
     return table.sort_values(list(keys), kind="stable").reset_index(drop=True) if keys and len(table) else table
 
@@ -365,7 +316,7 @@ def mode_table(df: pd.DataFrame, keys: Sequence[str] | None = None, n_modes: int
     uniform as mean ± sd over the trials, and the range of modes covered ("min-max / K")."""
     keys = list(comparison_keys(df) if keys is None else keys)
     rows = []
-    for values, group in _groups(df, keys):
+    for values, group in groups(df, keys):
         modes_text, modes_mean, modes_sd = _mean_sd(group["final_modes_covered"], ".1f")
         kl_col = group[KL] if KL in group.columns else pd.Series(dtype=float)
         kl_text, kl_mean, kl_sd = _mean_sd(kl_col, ".3f")
@@ -392,67 +343,3 @@ def available_metrics(df: pd.DataFrame, names: Sequence[str], tracking_uri: str 
         if logged.issuperset(names):
             break
     return [n for n in names if n in logged]
-
-
-# ---------------------------------------------------------------- plots
-
-
-def _label(keys: list[str], values: tuple) -> str:
-    """Legend text for one configuration."""
-    return ", ".join(f"{k.rsplit('.', 1)[-1] if len(keys) > 1 else k}={v}"
-                     for k, v in zip(keys, values)) or "all trials"
-
-
-def _axes(ax):
-    """The given axes, or a new figure's."""
-    if ax is None:
-        import matplotlib.pyplot as plt
-        _, ax = plt.subplots(figsize=(6, 4))
-    return ax
-
-
-def _plot_keys(df: pd.DataFrame, by) -> list[str]:
-    """Grouping columns for a plot: `by` (str or list) or the study's search keys."""
-    if by is None:
-        return [k for k in df.attrs.get("search_keys", []) if k in df.columns]
-    return [by] if isinstance(by, str) else list(by)
-
-
-def plot_survival(df: pd.DataFrame, ax=None, by=None):
-    """Kaplan-Meier curves (Kaplan and Meier 1958): fraction of seeds not yet collapsed vs epoch, '+' = censored."""
-    ax = _axes(ax)
-    keys = _plot_keys(df, by)
-    for values, rows in _groups(df, keys):
-        surv = survival_data(rows)
-        km = kaplan_meier(surv["time"], surv["event"])
-        line, = ax.step(km["t"], km["survival"], where="post", label=_label(keys, values))
-        cens = km[km["censored"] > 0]
-        ax.plot(cens["t"], cens["survival"], "+", color=line.get_color(), markersize=10)
-    ax.set(xlabel="epoch", ylabel="fraction not yet collapsed", ylim=(-0.03, 1.05))
-    ax.legend(fontsize="small")
-    return ax
-
-
-def metric_history(run_id: str, metric: str, client: MlflowClient | None = None) -> pd.Series:
-    """Per-epoch values of one metric of one run (step = epoch; the last value logged per step)."""
-    history = (client or MlflowClient()).get_metric_history(run_id, metric)
-    ordered = sorted(history, key=lambda m: (m.step, m.timestamp))
-    return pd.Series({m.step: m.value for m in ordered}, dtype=float).sort_index()
-
-
-def plot_metric_curves(df: pd.DataFrame, metric: str = "eval/diversity", tracking_uri: str | None = None,
-                       ax=None, by=None):
-    """Mean of a per-epoch metric across the seeds of each configuration vs epoch."""
-    ax = _axes(ax)
-    client = MlflowClient(tracking_uri) if tracking_uri else MlflowClient()
-    keys = _plot_keys(df, by)
-    for values, rows in _groups(df, keys):
-        curves = [metric_history(r, metric, client) for r in rows["run_id"]]
-        curves = [c for c in curves if len(c)]
-        if curves:
-            mean = pd.concat(curves, axis=1).mean(axis=1)
-            ax.plot(mean.index, mean.values, label=f"{_label(keys, values)} (n={len(curves)})")
-    ax.set(xlabel="epoch", ylabel=f"mean {metric}")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
-    return ax
