@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from _out import publish  # benchmarks/ is on sys.path when a benchmark runs as a script
 
 METRICS = ("fit: real radii", "fit: NDB k-means", "fit: duplicate threshold",
            "prdc", "ndb", "duplicate_rate", "all (DiversityScorer.score)")
@@ -169,11 +170,7 @@ def main() -> None:
                   "| extended metrics' share | setup (s) |", "|---|---:|---:|---:|---:|---:|---:|"]
         for n in args.samples:
             lines += epoch_share(n)[1]
-    text = "\n".join(lines)
-    print(text)
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "eval_metrics.md").write_text(text + "\n")
+    publish(lines, "eval_metrics.md")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from _out import publish  # benchmarks/ is on sys.path when a benchmark runs as a script
 import yaml
 
 from trainables.run import GANRun
@@ -46,11 +47,7 @@ def main() -> None:
              "|---|---:|---:|---:|---:|---:|",
              f"| label_noise.yaml fixed: 64 px, ngf = ndf = 64, batch 64, 10,000 eval samples, {args.threads} threads "
              f"| {statistics.median(times):.3f} | {steps_per_epoch} | {epoch:.0f} | {ev:.1f} | {ev / (epoch + ev):.1%} |"]
-    text = "\n".join(lines)
-    print(text)
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "eval_share_default.md").write_text(text + "\n")
+    publish(lines, "eval_share_default.md")
 
 
 if __name__ == "__main__":

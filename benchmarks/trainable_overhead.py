@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from _out import publish  # benchmarks/ is on sys.path when a benchmark runs as a script
 
 from trainables.run import GANRun
 
@@ -84,11 +85,7 @@ def main() -> None:
         f"| total of epochs (s) | {sum(plain_times):.2f} | {sum(tune_times):.2f} | {sum(tune_times) / sum(plain_times):.3f} |",
         f"| Tune wall incl. Ray start-up and actor set-up (s) | | {wall:.2f} | |",
     ]
-    text = "\n".join(lines)
-    print(text)
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "trainable_overhead.md").write_text(text + "\n")
+    publish(lines, "trainable_overhead.md")
 
 
 if __name__ == "__main__":

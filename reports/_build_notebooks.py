@@ -175,6 +175,13 @@ show(fig)
 '''
 
 
+def _parameters_cell(source: str) -> nbformat.NotebookNode:
+    """The cell tagged `parameters` (papermill's convention): experiment name and tracking URI."""
+    cell = new_code_cell(source)
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
 def _notebook(cells: list) -> nbformat.NotebookNode:
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i}"  # stable ids: regenerating gives no spurious diff
@@ -186,8 +193,7 @@ def _notebook(cells: list) -> nbformat.NotebookNode:
 
 def remedies() -> nbformat.NotebookNode:
     """The remedy-catalogue report: one row per remedy set or variant, Kaplan-Meier and metric curves."""
-    params = new_code_cell(REMEDIES_PARAMETERS)
-    params.metadata["tags"] = ["parameters"]
+    params = _parameters_cell(REMEDIES_PARAMETERS)
     return _notebook([
         params,
         new_markdown_cell(
@@ -217,8 +223,7 @@ def remedies() -> nbformat.NotebookNode:
 
 def label_noise() -> nbformat.NotebookNode:
     """The label-noise study report: table, Kaplan-Meier curves per flip rate, diversity curves."""
-    params = new_code_cell(PARAMETERS)
-    params.metadata["tags"] = ["parameters"]
+    params = _parameters_cell(PARAMETERS)
     cells = [
         params,
         new_markdown_cell("# Label noise: does flipping D's labels delay mode collapse?\n\n"
@@ -283,8 +288,7 @@ show(fig)
 
 def stacked_mnist() -> nbformat.NotebookNode:
     """The stacked MNIST report: modes covered of 1,000 and KL per trial and per arm, curves per epoch."""
-    params = new_code_cell(STACKED_PARAMETERS)
-    params.metadata["tags"] = ["parameters"]
+    params = _parameters_cell(STACKED_PARAMETERS)
     return _notebook([
         params,
         new_markdown_cell(

@@ -26,15 +26,6 @@ OWN_TERM = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets on shared CPUs: one torch thread is several times faster than contended threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make(net: str, remedies: dict, loss: str = "nonsaturating", seed: int = 0, **train):
     """A StepContext and a real-batch source for `net` with `remedies`."""
     model, shape = NETS[net]

@@ -13,14 +13,6 @@ from trainables.variants import VARIANTS
 MLP = {"name": "mlp", "g_hidden": 16, "g_layers": 2, "d_hidden": 16, "d_layers": 2, "maxout": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def build(variant: str, **over):
     cfg = resolve({"variant": variant, "model": MLP, "train": {"batch_size": 24}, **over})
     torch.manual_seed(0)
