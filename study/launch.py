@@ -23,28 +23,29 @@ from ray.tune.search.optuna import OptunaSearch
 
 from study import tracking
 from study.schema import Spec
-from study.space import SearchSpace
+from study.space import SearchSpace, TrialBuilder
 from study.spec import SpecError
-from trainables.config import resolve
+from trainables.config import deep_merge, resolve
 from trainables.tune import GANTrainable
 
 
-def prepare_data(base: dict[str, Any]) -> dict[str, Any]:
-    """Fetch the dataset and train/cache its mode classifier once, on the driver, before any trial starts."""
+def prepare_data(spec: Spec) -> dict[str, Any]:
+    """Fetch the dataset and train/cache its mode classifier once, on the driver, before any trial starts.
+    A relative `data.root` becomes absolute in `spec.fixed` (trials run in their own directories)."""
     from trainables.data import load_dataset
     from trainables.evaluate import ModeScorer
     from trainables.step import build_context
 
-    cfg = resolve(base)
-    if cfg["data"].get("root"):
-        base.setdefault("data", {})["root"] = str(Path(cfg["data"]["root"]).expanduser().resolve())
-        cfg = resolve(base)
-    data = load_dataset(cfg["data"])
+    cfg = spec.base
+    if cfg.data.root:
+        spec.fixed = deep_merge(spec.fixed, {"data": {"root": str(Path(cfg.data.root).expanduser().resolve())}})
+        spec._base = cfg = resolve(spec.fixed)
+    data = load_dataset(cfg.data)
     try:  # build the nets once, so that a config that cannot be built fails here, not in every trial
         build_context(cfg, data.shape, torch.Generator(), torch.device("cpu"))
     except (ValueError, TypeError, KeyError) as err:
         raise SpecError(f"fixed: the trial config cannot be built: {err}") from None
-    scorer = ModeScorer(data, cfg["data"].get("root"), torch.device("cpu"))
+    scorer = ModeScorer(data, cfg.data.root, torch.device("cpu"))
     return {"data": data.info or {}, "classifier": scorer.info}
 
 
@@ -146,14 +147,13 @@ def _searcher(spec: Spec) -> Repeater:
 def _scheduler(spec: Spec):
     if spec.scheduler.name == "asha":
         return ASHAScheduler(time_attr="training_iteration", metric=spec.objective.metric, mode=spec.objective.mode,
-                             max_t=spec.fixed.train.epochs, grace_period=spec.scheduler.grace_period,
+                             max_t=spec.base.train.epochs, grace_period=spec.scheduler.grace_period,
                              reduction_factor=spec.scheduler.reduction_factor)
     return FIFOScheduler()
 
 
-def _trainable(spec: Spec, base: dict, uri: str, exp_id: str, parent: str):
-    params = {"base": base, "seeds": spec.seed_list, "tracking_uri": uri, "experiment_id": exp_id,
-              "parent_run_id": parent, "search_keys": sorted(spec.search),
+def _trainable(spec: Spec, uri: str, exp_id: str, parent: str):
+    params = {"build": TrialBuilder(spec), "tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": parent,
               "stop_on_collapse": spec.scheduler.name == "stop_on_collapse"}
     wrapped = tune.with_parameters(GANTrainable, **params)
     return tune.with_resources(wrapped, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
@@ -178,8 +178,7 @@ def _state_file(storage: str) -> str:
 def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) -> int:
     """Run (or resume) the study; returns the process exit code."""
     tracking.quiet()
-    base = spec.fixed.model_dump(mode="json", exclude_unset=True)  # unset keys: variant preset, then defaults
-    info = prepare_data(base)
+    info = prepare_data(spec)
     print(f"data: {json.dumps(info['data'], default=str)}; mode classifier: {json.dumps(info['classifier'], default=str)}")
     uri = tracking.resolve_uri(args.tracking_uri or spec.tracking.uri)
     key = spec.name + ("-quick" if args.quick else "")
@@ -192,7 +191,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
              runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("GAN_STUDY_")}})
     check_resources(spec, args.address)
     if args.resume:
-        tuner, parent, run_dir = _restore(spec, storage, client, uri, exp_id, base)
+        tuner, parent, run_dir = _restore(spec, storage, client, uri, exp_id)
     else:
         run_name = time.strftime("%Y%m%d-%H%M%S")
         parent = tracking.start_parent(client, exp_id, spec, spec_path, f"{key}-{run_name}", sorted(spec.search), args.quick)
@@ -201,7 +200,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
         tune_cfg = tune.TuneConfig(search_alg=_searcher(spec), scheduler=_scheduler(spec),
                                    num_samples=n_cfg * len(spec.seed_list), max_concurrent_trials=spec.max_concurrent,
                                    trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True)
-        tuner = tune.Tuner(_trainable(spec, base, uri, exp_id, parent), tune_config=tune_cfg,
+        tuner = tune.Tuner(_trainable(spec, uri, exp_id, parent), tune_config=tune_cfg,
                            run_config=_run_config(spec, storage, run_name))
     print(f"Ray results: {run_dir}  (parent MLflow run {parent})", flush=True)
     results = tuner.fit()
@@ -213,7 +212,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
     return _finish(client, uri, spec, parent, results)
 
 
-def _restore(spec: Spec, storage: str, client: MlflowClient, uri: str, exp_id: str, base: dict):
+def _restore(spec: Spec, storage: str, client: MlflowClient, uri: str, exp_id: str):
     state_text = _read_text(_state_file(storage))
     if state_text is None:
         raise SpecError(f"--resume: no earlier run of study {storage.rsplit('/', 1)[-1]!r} under {storage}")
@@ -222,7 +221,7 @@ def _restore(spec: Spec, storage: str, client: MlflowClient, uri: str, exp_id: s
     if not tune.Tuner.can_restore(run_dir):
         raise SpecError(f"--resume: {run_dir} holds no restorable Tune experiment")
     client.update_run(state["parent_run_id"], status="RUNNING")
-    tuner = tune.Tuner.restore(run_dir, trainable=_trainable(spec, base, uri, exp_id, state["parent_run_id"]),
+    tuner = tune.Tuner.restore(run_dir, trainable=_trainable(spec, uri, exp_id, state["parent_run_id"]),
                                resume_unfinished=True, resume_errored=True)
     print(f"resuming {run_dir}", flush=True)
     return tuner, state["parent_run_id"], run_dir

@@ -20,6 +20,8 @@ import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
 
+from trainables import names
+
 from study.plots import metric_history, plot_metric_curves, plot_survival  # noqa: F401  (the report API)
 from study.survival import (EVENT_OUTCOME, EXCLUDED_OUTCOME, fmt_time, groups, kaplan_meier,  # noqa: F401
                             km_quantile, survival_data)
@@ -31,9 +33,9 @@ TAIL_COLUMNS = ["train.epochs", "collapse_epoch", "epochs_survived", "collapsed"
 HELPER_COLUMNS = ["final_diversity_mean", "final_diversity_sd", "collapse_fraction",
                   "final_modes_covered_mean", "final_modes_covered_sd",
                   "modes_covered_mean", "modes_covered_sd", "kl_mean", "kl_sd"]
-METRIC_COLUMNS = {"collapse_epoch": "collapse_epoch", "epochs_survived": "epochs_survived",
-                  "collapsed": "collapsed", "final_diversity": "eval/diversity",
-                  "final_modes_covered": "eval/modes_covered"}
+METRIC_COLUMNS = {"collapse_epoch": names.COLLAPSE_EPOCH, "epochs_survived": names.EPOCHS_SURVIVED,
+                  "collapsed": names.COLLAPSED, "final_diversity": names.DIVERSITY,
+                  "final_modes_covered": names.MODES_COVERED}
 
 
 # ---------------------------------------------------------------- loading
@@ -50,17 +52,17 @@ def _numeric(col: pd.Series) -> pd.Series:
 
 def _latest_parent(experiment: str) -> str:
     """Id of the most recently started study parent run of an experiment."""
-    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="tags.gan_study.role = 'study'",
+    runs = mlflow.search_runs(experiment_names=[experiment], filter_string=f"tags.{names.ROLE} = '{names.ROLE_STUDY}'",
                               order_by=["attribute.start_time DESC"], max_results=1)
     if runs.empty:
         raise LookupError(f"experiment {experiment!r} at {mlflow.get_tracking_uri()} has no study run "
-                          "(tag gan_study.role = 'study'); run `python -m study.run SPEC` first")
+                          "(tag {names.ROLE} = '{names.ROLE_STUDY}'); run `python -m study.run SPEC` first")
     return str(runs["run_id"].iloc[0])
 
 
 def _search_keys(parent_run_id: str) -> list[str]:
     """The dotted config keys that vary between configurations, from the parent's tag."""
-    raw = MlflowClient().get_run(parent_run_id).data.tags.get("gan_study.search_keys", "[]")
+    raw = MlflowClient().get_run(parent_run_id).data.tags.get(names.SEARCH_KEYS, "[]")
     return list(json.loads(raw or "[]"))
 
 
@@ -69,9 +71,9 @@ def load_trials(experiment: str, tracking_uri: str | None = None,
                 metrics: Sequence[str] = ()) -> pd.DataFrame:
     """One row per trial (child) run of the latest study parent run, or of `parent_run_id`.
 
-    `params`: further logged params to load as columns (e.g. "loss"), beside the search keys. A searched
-    `remedies` set is logged as its remedies' own params (`remedies.<name>` or `remedies.<name>.<param>`), so
-    its column is rebuilt from them: the names joined by "+" in alphabetical order, "none" for none.
+    `params`: further logged params to load as columns (e.g. "loss"), beside the search keys. A search key's
+    column holds the value as the spec wrote it (param `search.<key>`; a remedy set as "a+b", names sorted,
+    or "none"), as a number where every value is one.
     `metrics`: further metrics to load as columns named by the metric (e.g. "eval/kl_to_uniform"), each the
     value at the run's last logged epoch (MLflow's latest value: highest step); NaN where never logged.
     """
@@ -82,9 +84,9 @@ def load_trials(experiment: str, tracking_uri: str | None = None,
     parent = parent_run_id or _latest_parent(experiment)
     keys = _search_keys(parent)
     runs = mlflow.search_runs(experiment_names=[experiment],
-                              filter_string=f"tags.mlflow.parentRunId = '{parent}'")
-    role = runs.get("tags.gan_study.role", pd.Series(index=runs.index, dtype=object))
-    runs = runs[role.isna() | (role == "trial")]
+                              filter_string=f"tags.{names.PARENT} = '{parent}'")
+    role = runs.get(f"tags.{names.ROLE}", pd.Series(index=runs.index, dtype=object))
+    runs = runs[role.isna() | (role == names.ROLE_TRIAL)]
     df = _trial_frame(runs, keys, params)
     for name in metrics:
         column = f"metrics.{name}"
@@ -95,30 +97,17 @@ def load_trials(experiment: str, tracking_uri: str | None = None,
     return df
 
 
-def _remedy_set(runs: pd.DataFrame) -> pd.Series:
-    """The remedies each run applied, from its `remedies.<name>[.<param>]` params: "a+b" (sorted) or "none"."""
-    cols = [c for c in runs.columns if c.startswith("params.remedies.")]
-    names = [c.split(".")[2] for c in cols]
-
-    def one(row) -> str:
-        return "+".join(sorted({n for n, c in zip(names, cols) if pd.notna(row[c])})) or "none"
-
-    return runs.apply(one, axis=1) if len(runs) else pd.Series([], index=runs.index, dtype=object)
-
-
 def _trial_frame(runs: pd.DataFrame, keys: list[str], params: Sequence[str] = ()) -> pd.DataFrame:
     """Select and parse the report columns from a `mlflow.search_runs` frame."""
     def col(name: str) -> pd.Series:
         return runs[name] if name in runs else pd.Series([None] * len(runs), index=runs.index, dtype=object)
 
-    out = pd.DataFrame({"run_id": col("run_id"), "outcome": col("tags.gan_study.outcome"),
-                        "seed": _numeric(col("params.seed"))})
+    out = pd.DataFrame({"run_id": col("run_id"), "outcome": col(f"tags.{names.OUTCOME}"),
+                        "seed": _numeric(col(f"params.{names.SEED_PARAM}"))})
     for key in keys:
-        if key == "remedies":
-            out[key] = _remedy_set(runs).astype(object)
-        elif key not in out:
-            out[key] = _numeric(col(f"params.{key}"))
-    out["train.epochs"] = _numeric(col("params.train.epochs"))
+        if key not in out:
+            out[key] = _numeric(col(f"params.{names.SEARCH_PARAM}{key}"))
+    out["train.epochs"] = _numeric(col(f"params.{names.EPOCHS_PARAM}"))
     for name, metric in METRIC_COLUMNS.items():
         out[name] = pd.to_numeric(col(f"metrics.{metric}"), errors="coerce")
     out["collapsed"] = out["collapsed"].fillna((out["outcome"] == EVENT_OUTCOME).astype(float)).astype(int)
@@ -150,7 +139,7 @@ def _summary_row(rows: pd.DataFrame) -> dict:
         "seeds": len(rows),
         "collapsed": int(surv["event"].sum()),
         "never_diverse": int((rows["outcome"] == EXCLUDED_OUTCOME).sum()),
-        "diverged": int((rows["outcome"] == "diverged").sum()),
+        "diverged": int((rows["outcome"] == names.DIVERGED_OUTCOME).sum()),
         "median_collapse_epoch": "n/a" if no_data else fmt_time(quant[0.5], censor_at),
         "spread": "n/a" if no_data else
         f"{fmt_time(quant[0.25], censor_at)}-{fmt_time(quant[0.75], censor_at)}",
@@ -194,7 +183,7 @@ def study_spec(parent_run_id: str, client: MlflowClient | None = None) -> dict |
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm bar in notebook output
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            path = client.download_artifacts(parent_run_id, "spec/resolved.yaml", tmp)
+            path = client.download_artifacts(parent_run_id, names.RESOLVED_SPEC, tmp)
             spec = yaml.safe_load(Path(path).read_text())
     except Exception:  # noqa: BLE001 - a missing or unreachable artifact store: fall back on the params
         return None
@@ -286,7 +275,7 @@ def settings_table(df: pd.DataFrame, keys: Sequence[str], columns: Sequence[str]
 
 # ---------------------------------------------------------------- mode coverage (stacked MNIST: 1,000 modes)
 
-KL = "eval/kl_to_uniform"
+KL = names.KL_TO_UNIFORM
 
 
 def _out_of(value: float, n_modes: int | None) -> str:

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = spec.seed_list
     n_cfg = n_configurations(spec)
     print(f"gan-study: {spec.name}{' (quick)' if args.quick else ''}: {n_cfg} configurations x {len(seeds)} seeds "
-          f"= {n_cfg * len(seeds)} trials of {spec.fixed.train.epochs} epochs; searched: "
+          f"= {n_cfg * len(seeds)} trials of {spec.base.train.epochs} epochs; searched: "
           f"{', '.join(spec.search) or 'nothing (fixed config)'}", flush=True)
     if args.dry_run:
         return 0

@@ -1,6 +1,7 @@
 """Load, override and validate a study spec; every error names the offending key (SpecError, exit code 2)."""
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -8,8 +9,9 @@ from typing import Any, Mapping, Sequence
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from study.schema import Distribution, Spec, TrialCfg
-from trainables.config import deep_merge, unflatten
+from study.schema import Distribution, Spec
+from study.space import CATEGORICAL, REMEDIES_KEY, conditional_remedy, format_value, overrides, parse_remedy_set
+from trainables.config import ModelConfig, TrialConfig, deep_merge, resolve, unflatten
 from trainables.remedies import REMEDIES
 
 TOP_LEVEL = set(Spec.model_fields)
@@ -26,9 +28,9 @@ class SpecError(ValueError):
     """A spec that cannot run; the message names the key and what was expected."""
 
 
-def _known_keys(loc: Sequence[Any]) -> list[str]:
-    """Field names of the pydantic model that sits at `loc` inside a Spec (for 'unknown key' errors)."""
-    model: type[BaseModel] | None = Spec
+def _known_keys(loc: Sequence[Any], root: type[BaseModel] = Spec) -> list[str]:
+    """Field names of the pydantic model that sits at `loc` inside `root` (for 'unknown key' errors)."""
+    model: type[BaseModel] | None = root
     for part in loc[:-1]:
         field = model.model_fields.get(str(part)) if model else None
         ann = getattr(field, "annotation", None)
@@ -38,12 +40,12 @@ def _known_keys(loc: Sequence[Any]) -> list[str]:
     return sorted(model.model_fields) if model else []
 
 
-def _describe(err: Mapping[str, Any], prefix: str = "") -> str:
+def _describe(err: Mapping[str, Any], prefix: str = "", root: type[BaseModel] = Spec) -> str:
     loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-", "list[", "int", "tuple["))]
-    key = prefix + ".".join(loc) if loc else prefix.rstrip(".") or "spec"
+    key = prefix + ".".join(loc) if loc else prefix.rstrip(" ->.") or "spec"
     kind = err["type"]
     if kind == "extra_forbidden":
-        known = _known_keys(err["loc"])
+        known = _known_keys(err["loc"], root)
         return f"{key}: unknown key" + (f"; known: {', '.join(known)}" if known else "")
     if kind in _TYPES:
         got = "" if kind == "missing" else f", got {err.get('input')!r}"
@@ -52,14 +54,14 @@ def _describe(err: Mapping[str, Any], prefix: str = "") -> str:
     return f"{key}: {msg}"
 
 
-def _raise(err: ValidationError, prefix: str = "") -> None:
+def _raise(err: ValidationError, prefix: str = "", root: type[BaseModel] = Spec) -> None:
     lines, seen = [], set()
     for e in err.errors():
-        text = _describe(e, prefix)
+        text = _describe(e, prefix, root)
         if text.split(":")[0] not in seen:
             seen.add(text.split(":")[0])
             lines.append(text)
-    raise SpecError("\n".join(lines[:5])) from None
+    raise SpecError("; ".join(lines[:3])) from None
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -102,7 +104,7 @@ def load_spec(path: str | Path, quick: bool = False, overrides: Sequence[str] = 
 
 
 def validate(raw: Mapping[str, Any]) -> Spec:
-    """Validate the whole spec, then each search entry against the trial config it would produce."""
+    """Validate the spec, its `fixed` trial config, and every search entry against the configs it produces."""
     try:
         spec = Spec.model_validate(dict(raw))
     except ValidationError as err:
@@ -110,99 +112,109 @@ def validate(raw: Mapping[str, Any]) -> Spec:
     if "search" in raw and not spec.search:
         raise SpecError("search: empty search space; list at least one key, or remove `search` to run the fixed "
                         "config across seeds")
+    spec._base = _resolve_or_raise("fixed.", spec.fixed)
     for key, dist in spec.search.items():
         _check_entry(spec, key, dist)
-    _check_remedies(spec.fixed.model_dump(exclude_unset=True), "fixed.remedies")
+    _check_combinations(spec)
     grid = grid_points(spec)
     if spec.trials is not None and spec.trials < grid:
         raise SpecError(f"trials: {spec.trials} is fewer than the {grid} grid points; every grid point needs a trial")
     return spec
 
 
-def candidate_values(dist: Distribution) -> list[Any]:
-    """Values that stand for a distribution when checking types: every grid/choice value, or the bounds."""
-    return list(getattr(dist, dist.kind))
-
-
-def remedy_sets(dist: Distribution) -> list[list[str]]:
-    """A `remedies` search entry's options as lists of names ('a+b' and [a, b] both work; 'none' is [])."""
-    out = []
-    for option in candidate_values(dist):
-        names = option.split("+") if isinstance(option, str) else list(option or [])
-        out.append([n for n in names if n and n != "none"])
-    return out
+def _resolve_or_raise(where: str, *layers: Mapping[str, Any]) -> TrialConfig:
+    """resolve(*layers), or a SpecError naming the key under `where` ("fixed." or "search.<key> -> ")."""
+    try:
+        return resolve(*layers)
+    except ValidationError as err:
+        _raise(err, prefix=where, root=TrialConfig)
+    except ValueError as err:
+        raise SpecError(f"{where.rstrip(' ->.') or 'fixed'}: {err}") from None
+    raise AssertionError("unreachable")
 
 
 def _check_entry(spec: Spec, key: str, dist: Distribution) -> None:
     where = f"search.{key}"
     if key == "seed":
         raise SpecError(f"{where}: seeds are not searched; use the top-level `seeds`")
-    if key == "remedies":
-        if dist.kind not in ("grid", "choice"):
-            raise SpecError(f"{where}: expected grid or choice over lists of remedy names")
-        for names in remedy_sets(dist):
-            chosen = {n: {} for n in _known_remedies(names, where)}
-            _check_remedies({**_loss_of(spec), "remedies": {**spec.fixed.remedies, **chosen}}, where)
+    if key == REMEDIES_KEY:
+        if dist.kind not in CATEGORICAL:
+            raise SpecError(f"{where}: expected grid or choice over remedy sets ('a+b', [a, b] or 'none')")
+        for option in dist.values:
+            for name in parse_remedy_set(option):
+                if name not in REMEDIES:
+                    raise SpecError(f"{where}: unknown remedy {name!r}; known: {', '.join(sorted(REMEDIES))}")
+    remedy = conditional_remedy(key)
+    if remedy is not None:
+        _check_conditional(spec, remedy, where)
+    kind = field_kind(key)
+    if kind is None and key != REMEDIES_KEY:
+        raise SpecError(f"{where}: not a trial-config key (e.g. train.lr, remedies.label_flip.rate, variant)")
+    if dist.kind in ("uniform", "loguniform") and kind is int:
+        raise SpecError(f"{where}: {key} is an integer; search it with int: [low, high] or a grid/choice")
+    active = {REMEDIES_KEY: {remedy: {}}} if remedy else {}
+    for value in dist.values:
+        _resolve_or_raise(f"{where} = {format_value(key, value)} -> ", spec.fixed, active, overrides({key: value}))
+
+
+def _check_combinations(spec: Spec, limit: int = 512) -> None:
+    """Every combination of the categorical entries' values must resolve (e.g. a searched variant with a
+    searched remedy set); past `limit` combinations, each entry alone was checked by _check_entry."""
+    cats = {k: d.values for k, d in spec.search.items() if d.kind in CATEGORICAL and not conditional_remedy(k)}
+    if len(cats) < 2 or math.prod(len(v) for v in cats.values()) > limit:
         return
+    for combo in itertools.product(*cats.values()):
+        values = dict(zip(cats, combo))
+        shown = ", ".join(f"{k}={format_value(k, v)}" for k, v in values.items())
+        _resolve_or_raise(f"search ({shown})", spec.fixed, overrides(values))
+
+
+def field_kind(key: str) -> type | None:
+    """The Python type of the trial-config field at dotted `key` (None when there is no such key); model
+    builder arguments and remedy parameters included."""
     parts = key.split(".")
-    if parts[0] == "remedies" and len(parts) == 3:
-        _check_conditional(spec, parts[1], where)
-    if key in ("variant", "loss"):
-        for value in candidate_values(dist):
-            try:
-                TrialCfg.model_validate({key: value})
-            except ValidationError as err:
-                _raise(err, prefix=f"{where} -> ")
-            _check_remedies({**spec.fixed.model_dump(exclude_unset=True), key: value}, where)
-    base = spec.fixed.model_dump()
-    if parts[0] == "remedies" and len(parts) == 3:
-        base["remedies"].setdefault(parts[1], {})
-    for value in candidate_values(dist):
-        try:
-            TrialCfg.model_validate(deep_merge(base, unflatten({key: value})))
-        except ValidationError as err:
-            _raise(err, prefix=f"{where} -> ")
+    if parts[0] == REMEDIES_KEY:
+        if len(parts) == 1:
+            return dict
+        if len(parts) != 3 or parts[1] not in REMEDIES:
+            return None
+        fields = REMEDIES[parts[1]].params.__dataclass_fields__
+        return _plain(fields[parts[2]].type) if parts[2] in fields else None
+    model: Any = TrialConfig
+    for i, part in enumerate(parts):
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return object if model is ModelConfig and i == len(parts) - 1 else None
+        model = fields[part].annotation
+    return _plain(model)
 
 
-def _known_remedies(names: list[str], where: str) -> list[str]:
-    for n in names:
-        if n not in REMEDIES:
-            raise SpecError(f"{where}: unknown remedy {n!r}; known: {', '.join(sorted(REMEDIES))}")
-    return names
-
-
-def _loss_of(spec: Spec) -> dict[str, Any]:
-    return {k: v for k, v in spec.fixed.model_dump(exclude_unset=True).items() if k in ("loss", "variant")}
+def _plain(annotation: Any) -> type | None:
+    """int for `int` or `int | None`, float likewise, else the annotation's origin or object."""
+    args = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+    if annotation in (int, float, str, bool):
+        return annotation
+    if annotation in ("int", "float"):
+        return {"int": int, "float": float}[annotation]
+    if len(args) == 1 and args[0] in (int, float, str, bool):
+        return args[0]
+    if isinstance(annotation, str) and annotation.startswith(("int", "float")):
+        return int if annotation.startswith("int") else float
+    return object
 
 
 def _check_conditional(spec: Spec, remedy: str, where: str) -> None:
     if remedy not in REMEDIES:
         raise SpecError(f"{where}: unknown remedy {remedy!r}; known: {', '.join(sorted(REMEDIES))}")
-    searched = spec.search.get("remedies")
-    chosen = {n for names in remedy_sets(searched) for n in names} if searched else set()
-    if remedy not in spec.fixed.remedies and remedy not in chosen:
+    searched = spec.search.get(REMEDIES_KEY)
+    chosen = {n for option in searched.values for n in parse_remedy_set(option)} if searched else set()
+    if remedy not in (spec.fixed.get(REMEDIES_KEY) or {}) and remedy not in chosen:
         raise SpecError(f"{where}: remedy {remedy!r} is neither in fixed.remedies nor among search.remedies options")
-
-
-def _check_remedies(cfg: Mapping[str, Any], where: str) -> None:
-    """Reject remedy sets that cannot compose, and label remedies on a loss without targets."""
-    from trainables.config import resolve
-    from trainables.losses import LOSSES
-
-    full = resolve({k: v for k, v in cfg.items() if k in ("loss", "variant", "remedies")})
-    names = list(full["remedies"])
-    for name in names:
-        for other in REMEDIES[name].conflicts:
-            if other in names:
-                raise SpecError(f"{where}: remedies {name!r} and {other!r} cannot be combined "
-                                f"({REMEDIES[name].doc})")
-        if REMEDIES[name].needs_targets and not LOSSES[full["loss"]].uses_targets:
-            raise SpecError(f"{where}: remedy {name!r} acts on D's targets, which loss {full['loss']!r} does not use")
 
 
 def grid_points(spec: Spec) -> int:
     """Number of grid combinations (1 when there is no grid entry)."""
-    return math.prod(len(d.grid) for d in spec.search.values() if d.kind == "grid")
+    return math.prod(len(d.values) for d in spec.search.values() if d.kind == "grid")
 
 
 def n_configurations(spec: Spec) -> int:

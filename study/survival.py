@@ -10,8 +10,10 @@ import math
 import numpy as np
 import pandas as pd
 
-EVENT_OUTCOME = "collapsed"
-EXCLUDED_OUTCOME = "never_diverse"  # never reached the threshold: no collapse time to estimate
+from trainables import names
+
+EVENT_OUTCOME = names.COLLAPSED_OUTCOME
+EXCLUDED_OUTCOME = names.NEVER_DIVERSE_OUTCOME  # never reached the threshold: no collapse time to estimate
 
 
 def groups(df: pd.DataFrame, keys: list[str]):

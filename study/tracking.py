@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 from mlflow.tracking import MlflowClient
 
+from trainables import names
+
 
 def default_home() -> Path:
     """Where studies keep their local MLflow store and Ray results: $GAN_STUDY_HOME, else ./.studies."""
@@ -59,18 +61,19 @@ def start_parent(client: MlflowClient, exp_id: str, spec: Any, spec_path: Path, 
                  search_keys: list[str], quick: bool) -> str:
     """Create the study's parent run with the spec file, its resolved config and the git commit."""
     commit = git_commit()
-    tags = {"gan_study.role": "study", "gan_study.study": spec.name, "gan_study.search_keys": json.dumps(search_keys),
-            "gan_study.quick": str(quick), "mlflow.source.git.commit": commit, "git_commit": commit}
+    tags = {names.ROLE: names.ROLE_STUDY, names.STUDY: spec.name, names.SEARCH_KEYS: json.dumps(search_keys),
+            names.QUICK: str(quick), "mlflow.source.git.commit": commit, "git_commit": commit}
     run = client.create_run(exp_id, tags=tags, run_name=run_name)
     rid = run.info.run_id
     params = {"study.name": spec.name, "study.seeds": len(spec.seed_list), "study.trials": spec.trials,
-              "study.scheduler": spec.scheduler.name, "train.epochs": spec.fixed.train.epochs,
+              "study.scheduler": spec.scheduler.name, "train.epochs": spec.base.train.epochs,
               "objective.metric": spec.objective.metric, "objective.mode": spec.objective.mode}
     for k, v in params.items():
         client.log_param(rid, k, str(v))
     with tempfile.TemporaryDirectory() as tmp:
         resolved = Path(tmp) / "resolved.yaml"
-        resolved.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        dumped = {**spec.model_dump(mode="json"), "fixed": spec.base.dump()}  # the trial config as resolved
+        resolved.write_text(yaml.safe_dump(dumped, sort_keys=False))
         client.log_artifact(rid, str(spec_path), "spec")
         client.log_artifact(rid, str(resolved), "spec")
     return rid

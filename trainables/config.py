@@ -1,44 +1,179 @@
-"""The trial config: defaults, dotted-key helpers and deep merge (plain dicts, no Ray)."""
+"""The trial config: one typed, validated, frozen record from the YAML to the step (docs/config.md).
+
+Every key has its one default and its one validator here; the study spec (study/schema.py) embeds
+TrialConfig as `fixed`. `resolve(*layers)` builds it once per trial: defaults <- variant preset <- spec
+`fixed` <- sampled values, then applies the remedies' `train` hooks so that the config holds the effective
+optimiser settings.
+"""
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+import inspect
+from typing import Any, Literal, Mapping
 
-# A trial config is a nested dict; every key here may be set from a spec's `fixed` or `search`.
-DEFAULTS: dict[str, Any] = {
-    "seed": 0,
-    "variant": None,
-    "data": {"name": "ring8", "root": None, "image_size": None, "subset": None, "n_points": 100_000, "seed": 0},
-    "model": {"name": "mlp"},
-    "loss": "nonsaturating",
-    "remedies": {},
-    "train": {
-        "epochs": 10,
-        "batch_size": 64,
-        "steps_per_epoch": None,  # default: one pass over the data (len(data) // batch_size)
-        "optimizer": "adam",
-        "lr": 2e-4,
-        "lr_d": None,  # two-timescale: override per network
-        "lr_g": None,
-        "betas": [0.5, 0.999],
-        "n_critic": 1,
-        "threads": None,  # torch threads; None = the trial's CPUs
-    },
-    "eval": {
-        "n_samples": 2500, "every": 1, "grid_every": 5, "grid_size": 64,
-        # extended evaluation (trainables.evaluate): diversity in a feature space and D diagnostics
-        "prdc": True,  # eval/precision, recall, density, coverage
-        "k": 5,  # nearest neighbours of the PRDC balls
-        "ndb": True,  # eval/ndb = NDB / K
-        "ndb_bins": 100,  # K of the k-means bins
-        "duplicates": True,  # eval/duplicate_rate
-        "probes": True,  # eval/d_local_max_fraction, d_basin_width, forgetting
-        "probe_points": 256,
-        "probe_radius": None,  # half-length of the probed lines; None: 3 mixture std (2D), 0.5 (images)
-        "extended_every": 1,  # extended evaluation every n epochs (always when collapse.metric needs it)
-    },
-    "collapse": {"metric": "eval/diversity", "threshold": 0.5, "patience": 2, "warmup": 0, "direction": "below"},
-}
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from trainables.data import DATASETS
+from trainables.losses import LOSSES
+from trainables.metrics.registry import METRICS, metric_keys
+from trainables.models import MODELS
+from trainables.remedies import REMEDIES, check_combination, make_params
+
+
+def _known(kind: str, name: str, registry: Mapping[str, Any]) -> str:
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}")
+    return name
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class DataConfig(Frozen):
+    name: str = "ring8"
+    root: str | None = None  # data root; default $GAN_STUDY_DATA, else a user cache directory
+    image_size: int | None = Field(None, ge=4, le=1024)
+    subset: int | None = Field(None, ge=1)
+    n_points: int = Field(100_000, ge=1, le=10_000_000)  # 2D mixtures: points drawn once per data seed
+    seed: int = 0
+    stacked_n: int | None = Field(None, ge=1, le=10_000_000)  # stacked MNIST: images built (default 60,000)
+
+    _name = field_validator("name")(lambda cls, v: _known("dataset", v, DATASETS))
+
+
+class ModelConfig(Frozen):
+    """`name` picks the builder; every other key must be one of its keyword arguments."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+    name: str = "mlp"
+
+    @model_validator(mode="after")
+    def _kwargs(self) -> ModelConfig:
+        _known("model", self.name, MODELS)
+        allowed = set(inspect.signature(MODELS[self.name]).parameters) - {"data_shape", "pack", "unused"}
+        for key in self.model_extra or {}:
+            if key not in allowed:
+                raise ValueError(f"unknown argument {key!r} for model {self.name!r}; known: {', '.join(sorted(allowed))}")
+        return self
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The builder's keyword arguments (everything but `name`)."""
+        return dict(self.model_extra or {})
+
+
+class TrainConfig(Frozen):
+    epochs: int = Field(10, ge=1, le=100_000)
+    batch_size: int = Field(64, ge=2, le=1_000_000)
+    steps_per_epoch: int | None = Field(None, ge=1)  # default: one pass over the data (len(data) // batch_size)
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    lr: float = Field(2e-4, gt=0)
+    lr_d: float | None = Field(None, gt=0)  # per-network overrides of lr (or the two_timescale remedy)
+    lr_g: float | None = Field(None, gt=0)
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = Field(1, ge=1, le=100)  # D steps per G step (or the n_critic remedy)
+    threads: int | None = Field(None, ge=1)  # torch threads; None = the trial's CPUs
+
+
+class EvalConfig(Frozen):
+    """Per-epoch evaluation (trainables.evaluate): mode metrics always, the listed `metrics` (registry names)."""
+
+    n_samples: int = Field(2500, ge=10, le=1_000_000)
+    grid_every: int = Field(5, ge=1)
+    grid_size: int = Field(64, ge=1, le=100_000)  # samples in the logged grid (images) or scatter (2D)
+    metrics: tuple[str, ...] = ("prdc", "ndb", "duplicates", "probes")
+    k: int = Field(5, ge=1)  # nearest neighbours of the PRDC balls
+    ndb_bins: int = Field(100, ge=2)  # K of the NDB k-means bins
+    probe_points: int = Field(256, ge=1)
+    probe_radius: float | None = Field(None, gt=0)  # half-length of probed lines; None: 3 mixture std (2D), 0.5
+    extended_every: int = Field(1, ge=1)  # the listed metrics every n epochs (always when collapse.metric needs one)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            _known("metric", name, METRICS)
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists a metric twice: {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _k(self) -> EvalConfig:
+        if "prdc" in self.metrics and self.k >= self.n_samples:
+            raise ValueError(f"k = {self.k} needs more than k samples; n_samples = {self.n_samples}")
+        return self
+
+
+class CollapseConfig(Frozen):
+    metric: str = "eval/diversity"
+    threshold: float = 0.5
+    patience: int = Field(2, ge=1)
+    warmup: int = Field(0, ge=0)
+    direction: Literal["below", "above"] = "below"
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        """A key a metric of the registry reports, or any key in another reported namespace."""
+        namespace = v.split("/", 1)[0] if "/" in v else None
+        if v in metric_keys() or (namespace in STEP_NAMESPACES and v != f"{namespace}/"):
+            return v
+        raise ValueError(f"unknown collapse metric {v!r}; known: {', '.join(metric_keys())}, "
+                         f"or a reported {'/, '.join(STEP_NAMESPACES)}/ key")
+
+
+# Namespaces of the other per-epoch keys a GANRun reports (losses, D outputs, gradients, compute, remedies).
+STEP_NAMESPACES = ("loss", "d", "grad", "compute", "time", "remedy")
+
+
+class TrialConfig(Frozen):
+    """The whole trial: what GANRun, build_context, the remedies and the models are built from."""
+
+    seed: int = 0
+    variant: str | None = None
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: str = "nonsaturating"
+    remedies: dict[str, Any] = {}  # name -> the remedy's parameter record (trainables.hooks.params)
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    collapse: CollapseConfig = CollapseConfig()
+
+    _loss = field_validator("loss")(lambda cls, v: _known("loss", v, LOSSES))
+
+    @field_validator("variant")
+    @classmethod
+    def _variant(cls, v: str | None) -> str | None:
+        from trainables.variants import VARIANTS
+
+        return v if v is None else _known("variant", v, VARIANTS)
+
+    @field_validator("remedies", mode="before")
+    @classmethod
+    def _remedies(cls, value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise ValueError("expected a mapping of remedy names to their parameters")
+        out = {}
+        for name, given in value.items():
+            record = REMEDIES[name].params if name in REMEDIES else None
+            out[name] = given if record is not None and isinstance(given, record) else make_params(name, given)
+        return out
+
+    @model_validator(mode="after")
+    def _combination(self) -> TrialConfig:
+        check_combination(list(self.remedies), LOSSES[self.loss].uses_targets)
+        return self
+
+    def dump(self) -> dict[str, Any]:
+        """The config as plain nested dicts and lists (remedy records as their fields)."""
+        return self.model_dump(mode="json")
+
+    @property
+    def pack(self) -> int:
+        """How many samples D judges at once (the packing remedy's m; 1 without it)."""
+        packing = self.remedies.get("packing")
+        return int(packing.m) if packing is not None else 1
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,21 +211,33 @@ def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults <- variant preset <- config: the full trial config a GANRun is built from."""
+def merged(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw (unvalidated) trial config: the variant preset of the merged layers under the layers."""
     from trainables.variants import VARIANTS
 
-    variant = config.get("variant")
-    preset = VARIANTS[variant].config if variant else {}
-    return deep_merge(deep_merge(DEFAULTS, preset), config)
+    raw: dict[str, Any] = {}
+    for layer in layers:
+        raw = deep_merge(raw, layer)
+    variant = raw.get("variant")
+    preset = VARIANTS[variant].config if isinstance(variant, str) and variant in VARIANTS else {}
+    return deep_merge(preset, raw)
 
 
-def expand_remedy_choice(sampled: Mapping[str, Any]) -> dict[str, Any]:
-    """A sampled `remedies` option ('a+b', [a, b] or 'none') -> {'remedies.a': {}, ...} beside its params."""
-    out = {k: v for k, v in sampled.items() if k != "remedies"}
-    option = sampled.get("remedies")
-    names = option.split("+") if isinstance(option, str) else list(option or [])
-    for name in (n for n in names if n and n != "none"):
-        if not any(k.startswith(f"remedies.{name}.") for k in out):
-            out[f"remedies.{name}"] = {}
-    return out
+def _apply_train_hooks(cfg: TrialConfig, raw: Mapping[str, Any]) -> TrialConfig:
+    """The remedies' `train` hooks on the validated config; a train.* key both a remedy and the spec set is refused."""
+    train = cfg.train
+    given = raw.get("train") or {}
+    for name, p in cfg.remedies.items():
+        remedy = REMEDIES[name]
+        clash = [k for k in remedy.sets if k in given]
+        if clash:
+            raise ValueError(f"train.{clash[0]} and remedy {name!r} both set it; keep one (remove train.{clash[0]} "
+                             f"or remedies.{name})")
+        train = remedy.train(cfg, p, train) if remedy.train else train
+    return cfg if train is cfg.train else cfg.model_copy(update={"train": train})
+
+
+def resolve(*layers: Mapping[str, Any]) -> TrialConfig:
+    """Defaults <- variant preset <- each layer (spec `fixed`, sampled values, ...): the frozen trial config."""
+    raw = merged(*layers)
+    return _apply_train_hooks(TrialConfig.model_validate(raw), raw)

@@ -1,67 +1,81 @@
 """GANRun: one trial as plain PyTorch, built from a trial config; train_epoch(), evaluate(), state_dict()."""
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from trainables.config import resolve
+from trainables import names
+from trainables.config import TrialConfig, resolve
 from trainables.data import load_dataset
-from trainables.evaluate import EXTENDED_KEYS, ModeScorer, eval_mode, extended_keys, extended_scorers, generate
+from trainables.evaluate import Evaluator, ModeScorer, eval_mode, generate, reported_keys
+from trainables.hooks import d_view
 from trainables.metrics.collapse import CollapseRule, collapse_status
+from trainables.metrics.registry import metric_of
 from trainables.step import Diverged, build_context, train_step
 
 
 class GANRun:
     """A GAN trial: `step()` trains one epoch, evaluates, and updates the collapse status."""
 
-    def __init__(self, config: Mapping[str, Any], device: str | torch.device = "cpu"):
-        self.config = resolve(config)
+    def __init__(self, config: TrialConfig | Mapping[str, Any], device: str | torch.device = "cpu"):
+        self.config = config if isinstance(config, TrialConfig) else resolve(config)
         cfg, self.device = self.config, torch.device(device)
-        torch.manual_seed(int(cfg["seed"]))
-        self.gen = torch.Generator(device=self.device).manual_seed(int(cfg["seed"]))
-        self.data = load_dataset(cfg["data"])
+        torch.manual_seed(cfg.seed)
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.data = load_dataset(cfg.data)
         self.x = self.data.x.to(self.device)
         self.ctx = build_context(cfg, self.data.shape, self.gen, self.device)
-        ev = cfg["eval"]
-        eval_gen = torch.Generator(device=self.device).manual_seed(10_000 + int(cfg["seed"]))
-        self.z_eval = torch.randn(int(ev["n_samples"]), self.ctx.nz, generator=eval_gen, device=self.device)
-        self.scorer = ModeScorer(self.data, cfg["data"].get("root"), self.device)
-        self.pack = int(dict((n, p) for n, _, p in self.ctx.remedies).get("packing", {}).get("m", 1))
-        metric = cfg["collapse"]["metric"]
-        if metric in EXTENDED_KEYS and metric not in extended_keys(ev, self.pack):
-            raise ValueError(f"collapse.metric {metric!r} is not reported: its eval switch is off"
+        eval_gen = torch.Generator(device=self.device).manual_seed(10_000 + cfg.seed)
+        self.z_eval = torch.randn(cfg.eval.n_samples, self.ctx.nz, generator=eval_gen, device=self.device)
+        self.scorer = ModeScorer(self.data, cfg.data.root, self.device)
+        self.pack = cfg.pack
+        metric = cfg.collapse.metric
+        if metric_of(metric) is not None and metric not in reported_keys(cfg):
+            raise ValueError(f"collapse.metric {metric!r} is not reported: add {metric_of(metric)!r} to eval.metrics"
                              + (" (or D is packed)" if self.pack > 1 else ""))
-        data_seed = int(cfg["data"].get("seed") or 0)
-        self.diversity, self.probes = extended_scorers(self.data, self.x, self.scorer, ev, data_seed, self.pack)
+        self.evaluator = Evaluator(cfg, self.data, self.x, self.scorer)
+        self.probes = self.evaluator.probes
         if self.probes is not None:
-            self.probes.remember(self.ctx.d)  # forgetting at epoch 1 = change from the initial D
-        c = cfg["collapse"]
-        self.rule = CollapseRule(float(c["threshold"]), int(c["patience"]), int(c["warmup"]), c["direction"])
+            with self._d_seen() as d:
+                self.probes.remember(d)  # forgetting at epoch 1 = change from the initial D
+        c = cfg.collapse
+        self.rule = CollapseRule(c.threshold, c.patience, c.warmup, c.direction)
         self.epoch, self.history, self.compute_s = 0, [], 0.0
         self.status: dict[str, Any] = collapse_status([], self.rule)
-        self.outcome = "running"
+        self.outcome = names.RUNNING
+
+    @contextlib.contextmanager
+    def _d_seen(self) -> Iterator[Callable[[Tensor], Tensor]]:
+        """D in eval mode as it sees its inputs (packing; no instance noise), for the evaluation's D metrics."""
+        self.ctx.training = False
+        try:
+            with eval_mode(self.ctx.d):
+                yield lambda x: self.ctx.d(d_view(self.ctx, x))
+        finally:
+            self.ctx.training = True
 
     @property
     def epochs(self) -> int:
-        return int(self.config["train"]["epochs"])
+        return self.config.train.epochs
 
     @property
     def done(self) -> bool:
-        return self.outcome in ("diverged",) or self.epoch >= self.epochs
+        return self.outcome == names.DIVERGED_OUTCOME or self.epoch >= self.epochs
 
     def _steps(self) -> int:
-        train = self.config["train"]
-        return int(train.get("steps_per_epoch") or max(1, len(self.x) // int(train["batch_size"])))
+        train = self.config.train
+        return train.steps_per_epoch or max(1, len(self.x) // train.batch_size)
 
     def train_epoch(self) -> dict[str, float]:
         """One epoch: a fresh permutation of the data, consumed by n_critic D batches per G step."""
-        bs, n = int(self.config["train"]["batch_size"]), len(self.x)
+        bs, n = self.config.train.batch_size, len(self.x)
         order = torch.randperm(n, generator=self.gen, device=self.device)
         pos = [0]
 
@@ -83,19 +97,17 @@ class GANRun:
         return {k: v / g_steps for k, v in sums.items()}
 
     def extended_due(self) -> bool:
-        """Whether this epoch's evaluation is extended: every `eval.extended_every` epochs, or always when
-        the collapse metric is one of the extended keys."""
-        every = int(self.config["eval"]["extended_every"])
-        return (self.epoch + 1) % every == 0 or self.config["collapse"]["metric"] in EXTENDED_KEYS
+        """Whether this epoch's evaluation includes the listed metrics: every `eval.extended_every` epochs,
+        or always when the collapse metric is one of theirs."""
+        return (self.epoch + 1) % self.config.eval.extended_every == 0 or metric_of(self.config.collapse.metric) is not None
 
     def evaluate(self, extended: bool | None = None) -> dict[str, float]:
         """Mode metrics of G on the fixed latent batch; when extended (default: `extended_due()`), also the
-        feature-space diversity metrics and the D probes (DESIGN.md)."""
+        metrics listed in `eval.metrics` (docs/metrics.md)."""
         extended = self.extended_due() if extended is None else extended
-        metrics = self.scorer.score(generate(self.ctx.g, self.z_eval), self.diversity if extended else None)
-        if extended and self.probes is not None:
-            metrics.update(self.probes.score(self.ctx.d))
-        return metrics
+        samples = generate(self.ctx.g, self.z_eval)
+        with self._d_seen() as d:
+            return self.evaluator.score(samples, d, extended)
 
     def step(self) -> dict[str, Any]:
         """Train one epoch and evaluate; returns this epoch's metrics and the collapse status."""
@@ -104,7 +116,7 @@ class GANRun:
             metrics = self.train_epoch()
         except Diverged as err:
             self.epoch += 1
-            self.outcome = "diverged"
+            self.outcome = names.DIVERGED_OUTCOME
             return {"epoch": self.epoch, "diverged": 1, "error": str(err), **self._status_metrics()}
         t1 = time.perf_counter()
         metrics.update(self.evaluate())
@@ -113,17 +125,17 @@ class GANRun:
         self.compute_s += t1 - t0
         metrics.update({"time/train_s": t1 - t0, "time/eval_s": t2 - t1, "compute/seconds": self.compute_s,
                         "compute/d_steps": self.ctx.counts["d_steps"], "compute/g_steps": self.ctx.counts["g_steps"]})
-        self.history.append(metrics[self.config["collapse"]["metric"]])
+        self.history.append(metrics[self.config.collapse.metric])
         self.status = collapse_status(self.history, self.rule)
         self.outcome = self._outcome()
         return {"epoch": self.epoch, "diverged": 0, **metrics, **self._status_metrics()}
 
     def _outcome(self) -> str:
         if self.status["collapsed"]:
-            return "collapsed"
+            return names.COLLAPSED_OUTCOME
         if self.epoch < self.epochs:
-            return "running"
-        return "never_diverse" if self.status["never_diverse"] else "censored"
+            return names.RUNNING
+        return names.NEVER_DIVERSE_OUTCOME if self.status["never_diverse"] else names.CENSORED
 
     def _status_metrics(self) -> dict[str, Any]:
         s = self.status
@@ -137,7 +149,7 @@ class GANRun:
     @torch.no_grad()
     def samples(self, n: int | None = None) -> Tensor:
         """G's samples on the first n fixed latents (for grids and scatter plots)."""
-        n = n or int(self.config["eval"]["grid_size"])
+        n = n or self.config.eval.grid_size
         return generate(self.ctx.g, self.z_eval[:n]).cpu()
 
     def d_surface_png(self, path: str | Path) -> Path | None:

@@ -1,82 +1,46 @@
-"""The one shared GAN training step; remedies act on it only through their hooks (trainables.remedies)."""
+"""The one shared GAN training step; remedies act on it only through their hooks (trainables.hooks)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor, nn
 
-from trainables.losses import LOSSES, Loss, d_probability
+from trainables.config import TrialConfig
+from trainables.hooks import DFn, Logs, StepContext, d_view
+from trainables.losses import LOSSES, d_probability
 from trainables.models import MODELS, Discriminator
-from trainables.remedies import REMEDIES, Remedy, check_combination, resolve_params
+from trainables.remedies import REMEDIES
 
 
 class Diverged(RuntimeError):
     """A loss became NaN or infinite: the trial's outcome is `diverged`, distinct from collapse."""
 
 
-@dataclass
-class StepContext:
-    """Everything one training step touches: nets, optimisers, loss, remedies and the trial's RNG."""
-
-    g: nn.Module
-    d: Discriminator
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    loss: Loss
-    remedies: list[tuple[str, Remedy, dict[str, Any]]]
-    nz: int
-    n_critic: int
-    gen: torch.Generator
-    device: torch.device
-    progress: float = 0.0  # fraction of training done, for annealed remedies
-    counts: dict[str, int] = field(default_factory=lambda: {"d_steps": 0, "g_steps": 0})
-
-    def z(self, n: int) -> Tensor:
-        """Latent batch z ~ N(0, I). (n, nz)"""
-        return torch.randn(n, self.nz, generator=self.gen, device=self.device)
-
-    def hooks(self, name: str) -> list[tuple[Callable, dict[str, Any]]]:
-        return [(getattr(r, name), p) for _, r, p in self.remedies if getattr(r, name) is not None]
-
-
-def _optimizer(name: str, params, lr: float, betas) -> torch.optim.Optimizer:
+def _optimizer(name: str, params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
+        return torch.optim.Adam(params, lr=lr, betas=betas)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    raise KeyError(f"unknown optimizer {name!r}; known: adam, rmsprop, sgd")
+    return torch.optim.SGD(params, lr=lr)
 
 
-def build_context(cfg: Mapping[str, Any], data_shape: tuple[int, ...], gen: torch.Generator,
+def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Generator,
                   device: torch.device) -> StepContext:
     """Nets, optimisers and remedies from a resolved trial config (trainables.config.resolve)."""
-    check_combination(list(cfg.get("remedies") or {}), LOSSES[cfg["loss"]].uses_targets)
-    remedies = [(n, REMEDIES[n], resolve_params(n, p)) for n, p in (cfg.get("remedies") or {}).items()]
-    kwargs = {k: v for k, v in cfg["model"].items() if k != "name"}
-    train = dict(cfg["train"])
+    remedies = [(n, REMEDIES[n], p) for n, p in cfg.remedies.items()]
+    kwargs = cfg.model.kwargs
     for _, r, p in remedies:
-        kwargs = r.build(kwargs, p) if r.build else kwargs
-        train = r.optim(train, p) if r.optim else train
-    built = MODELS[cfg["model"]["name"]](data_shape, **kwargs)
+        kwargs = r.model(cfg, p, kwargs) if r.model else kwargs
+    built = MODELS[cfg.model.name](data_shape, **kwargs)
     d = Discriminator(built.features, nn.Linear(built.feat_dim, 1))
     for _, r, p in remedies:
-        d = r.wrap_d(d, p) if r.wrap_d else d
+        d = r.wrap_d(cfg, p, d) if r.wrap_d else d
     g, d = built.g.to(device), d.to(device)
-    lr_d, lr_g = train.get("lr_d") or train["lr"], train.get("lr_g") or train["lr"]
-    opt_d = _optimizer(train["optimizer"], d.parameters(), lr_d, train["betas"])
-    opt_g = _optimizer(train["optimizer"], g.parameters(), lr_g, train["betas"])
-    return StepContext(g, d, opt_g, opt_d, LOSSES[cfg["loss"]], remedies, built.nz, int(train["n_critic"]),
-                       gen, device)
-
-
-def _d_input(ctx: StepContext, x: Tensor) -> Tensor:
-    for hook, p in ctx.hooks("inputs"):
-        x = hook(x, p, ctx)
-    return x
+    train = cfg.train
+    opt_d = _optimizer(train.optimizer, d.parameters(), train.lr_d or train.lr, train.betas)
+    opt_g = _optimizer(train.optimizer, g.parameters(), train.lr_g or train.lr, train.betas)
+    return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device)
 
 
 def _grad_norm(module: nn.Module) -> float:
@@ -84,19 +48,19 @@ def _grad_norm(module: nn.Module) -> float:
     return float(torch.cat(grads).norm()) if grads else 0.0
 
 
-def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> dict[str, float]:
+def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
     """One D update on a real batch and a (detached) fake batch, with target, input and penalty hooks."""
-    real_in, fake_in = _d_input(ctx, real), _d_input(ctx, fake)
+    real_in, fake_in = d_view(ctx, real), d_view(ctx, fake)
     real_logits, fake_logits = ctx.d(real_in), ctx.d(fake_in)  # (B,), (B,) or (B/m,) when packed
     rt, ft = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
-    logs: dict[str, float] = {}
+    logs: Logs = {}
     for hook, p in ctx.hooks("targets"):
-        rt, ft, extra = hook(rt, ft, p, ctx)
+        rt, ft, extra = hook(ctx, p, rt, ft)
         logs.update(extra)
     loss = ctx.loss.d(real_logits, fake_logits, rt, ft)
     for hook, p in ctx.hooks("d_extra"):
         logs["loss/d_base"] = float(loss.detach())
-        term, extra = hook(ctx, real_in, fake_in, p)
+        term, extra = hook(ctx, p, real_in, fake_in)
         loss = loss + term
         logs.update(extra)
     if not torch.isfinite(loss):
@@ -112,20 +76,20 @@ def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> dict[str, float]:
     return logs
 
 
-def g_step(ctx: StepContext, real: Tensor, fake: Tensor) -> dict[str, float]:
+def g_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
     """One G update: G's loss against D (or the D a g_critic hook gives, e.g. unrolled), or a g_loss hook's."""
-    logs: dict[str, float] = {}
-    d_fn: Callable[[Tensor], Tensor] = ctx.d
+    logs: Logs = {}
+    d_fn: DFn = ctx.d
     for hook, p in ctx.hooks("g_critic"):
-        d_fn, extra = hook(ctx, real, fake, p)
+        d_fn, extra = hook(ctx, p, real, fake)
         logs.update(extra)
     replaced = ctx.hooks("g_loss")
     if replaced:
         hook, p = replaced[0]
-        loss, extra = hook(ctx, real, fake, d_fn, p)
+        loss, extra = hook(ctx, p, real, fake, d_fn)
         logs.update(extra)
     else:
-        loss = ctx.loss.g(d_fn(_d_input(ctx, fake)))
+        loss = ctx.loss.g(d_fn(d_view(ctx, fake)))
     if not torch.isfinite(loss):
         raise Diverged(f"G loss is {float(loss.detach())} at G step {ctx.counts['g_steps']}")
     ctx.opt_g.zero_grad(set_to_none=True)
@@ -137,9 +101,9 @@ def g_step(ctx: StepContext, real: Tensor, fake: Tensor) -> dict[str, float]:
     return logs
 
 
-def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> dict[str, float]:
+def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
     """n_critic D updates (a fresh real and fake batch each), then one G update on the last fake batch."""
-    logs: dict[str, float] = {}
+    logs: Logs = {}
     for i in range(ctx.n_critic):
         real = next_real()
         if i < ctx.n_critic - 1:

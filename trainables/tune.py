@@ -1,13 +1,14 @@
 """The Ray Tune Trainable: a thin wrapper around GANRun that logs each epoch to an MLflow child run."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import ray
 import torch
@@ -15,19 +16,14 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from trainables.config import deep_merge, expand_remedy_choice, flatten, resolve, unflatten
+from trainables import names
+from trainables.config import TrialConfig, flatten
 from trainables.plots import save_samples
 from trainables.run import GANRun
 
-TRIAL_INDEX = "__trial_index__"  # set by ray.tune.search.Repeater: which seed of the configuration this is
-
-
-def trial_config(base: Mapping[str, Any], sampled: Mapping[str, Any], seeds: list[int]) -> dict[str, Any]:
-    """Base trial config <- sampled dotted keys; the Repeater's index picks the seed."""
-    flat = expand_remedy_choice({k: v for k, v in sampled.items() if k != TRIAL_INDEX})
-    config = deep_merge(base, unflatten(flat))
-    config["seed"] = int(seeds[int(sampled.get(TRIAL_INDEX, 0)) % len(seeds)])
-    return config
+# What the study side hands every trial: (Tune's sampled config) -> its TrialConfig, and -> its searched
+# values as text (study.space.TrialBuilder); trainables/ knows nothing of the search encoding.
+BuildTrial = Callable[[Mapping[str, Any]], TrialConfig]
 
 
 def _retry(fn, *args, tries: int = 6, **kwargs):
@@ -49,26 +45,26 @@ class GANTrainable(tune.Trainable):
     actor must leave no trace in MLflow.
     """
 
-    def setup(self, config: dict, base: dict, seeds: list[int], tracking_uri: str, experiment_id: str,
-              parent_run_id: str, search_keys: list[str], stop_on_collapse: bool = False) -> None:
-        self.setup_kwargs = {"base": base, "seeds": seeds, "tracking_uri": tracking_uri, "experiment_id": experiment_id,
-                             "parent_run_id": parent_run_id, "search_keys": search_keys,
-                             "stop_on_collapse": stop_on_collapse}
-        self.trial_cfg = resolve(trial_config(base, config, seeds))
-        self.stop_on_collapse, self.search_keys = stop_on_collapse, search_keys
+    def setup(self, config: dict, build: Any, tracking_uri: str, experiment_id: str, parent_run_id: str,
+              stop_on_collapse: bool = False) -> None:
+        self.setup_kwargs = {"build": build, "tracking_uri": tracking_uri, "experiment_id": experiment_id,
+                             "parent_run_id": parent_run_id, "stop_on_collapse": stop_on_collapse}
+        self.trial_cfg: TrialConfig = build(config)  # resolved once per trial
+        self.search_values: dict[str, str] = build.values(config)
+        self.stop_on_collapse = stop_on_collapse
         self.client = MlflowClient(tracking_uri)
         self.mlflow_run_id, self.attached, self.finished = None, False, False
         self.logged_upto, self.logged_collapse = 0, False
-        threads = self.trial_cfg["train"].get("threads") or self.trial_resources.required_resources.get("CPU", 1)
+        threads = self.trial_cfg.train.threads or self.trial_resources.required_resources.get("CPU", 1)
         torch.set_num_threads(max(1, int(threads)))
         device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
             self.run = GANRun(self.trial_cfg, device=device)
         except Exception as err:  # a trial that cannot even be built is a FAILED run with its error
             self._attach()
-            self._finish("FAILED", "failed", error="".join(traceback.format_exception(err))[-5000:])
+            self._finish("FAILED", names.FAILED, error="".join(traceback.format_exception(err))[-5000:])
             raise
-        self.grid_every = int(self.run.config["eval"]["grid_every"])
+        self.grid_every = self.trial_cfg.eval.grid_every
 
     def _attach(self) -> None:
         """Create this trial's child run, or reattach to it (restore, retry): epochs already logged are
@@ -78,30 +74,31 @@ class GANTrainable(tune.Trainable):
         kw = self.setup_kwargs
         if self.mlflow_run_id is None:
             found = _retry(self.client.search_runs, [kw["experiment_id"]], filter_string=(
-                f"tags.`ray.trial_id` = '{self.trial_id}' and tags.mlflow.parentRunId = '{kw['parent_run_id']}'"))
+                f"tags.`{names.TRIAL_ID}` = '{self.trial_id}' and tags.{names.PARENT} = '{kw['parent_run_id']}'"))
             self.mlflow_run_id = found[0].info.run_id if found else self._create_run()
         else:
             found = [_retry(self.client.get_run, self.mlflow_run_id)]
         if found:
             _retry(self.client.update_run, self.mlflow_run_id, status="RUNNING")
-            history = _retry(self.client.get_metric_history, self.mlflow_run_id, "epochs_survived")
+            history = _retry(self.client.get_metric_history, self.mlflow_run_id, names.EPOCHS_SURVIVED)
             self.logged_upto = max((m.step for m in history), default=0)
-            self.logged_collapse = "collapse_epoch" in found[0].data.metrics
+            self.logged_collapse = names.COLLAPSE_EPOCH in found[0].data.metrics
         # the node this trial (or its retry after a node failure) runs on: placement across a cluster
-        _retry(self.client.set_tag, self.mlflow_run_id, "ray.node_id", ray.get_runtime_context().get_node_id())
+        _retry(self.client.set_tag, self.mlflow_run_id, names.NODE_ID, ray.get_runtime_context().get_node_id())
         self.attached = True
 
     def _create_run(self) -> str:
-        flat = flatten(self.trial_cfg)
-        key = {k: flat.get(k) for k in self.search_keys}
-        tags = {"mlflow.parentRunId": self.setup_kwargs["parent_run_id"], "ray.trial_id": self.trial_id,
-                "gan_study.role": "trial", "gan_study.outcome": "running", "gan_study.config_key": repr(sorted(key.items()))}
+        flat = flatten(self.trial_cfg.dump())
+        tags = {names.PARENT: self.setup_kwargs["parent_run_id"], names.TRIAL_ID: self.trial_id,
+                names.ROLE: names.ROLE_TRIAL, names.OUTCOME: names.RUNNING,
+                names.CONFIG_KEY: json.dumps(sorted(self.search_values.items()))}
         run = _retry(self.client.create_run, self.setup_kwargs["experiment_id"], tags=tags,
                      run_name=f"{self.trial_id}-seed{flat['seed']}")
         params = [Param(k, str(v)[:6000]) for k, v in flat.items()]
+        params += [Param(names.SEARCH_PARAM + k, v[:6000]) for k, v in self.search_values.items()]
         if hasattr(self, "run"):
-            params += [Param(f"data_info.{k}", str(v)) for k, v in (self.run.data.info or {}).items()]
-            params += [Param(f"classifier.{k}", str(v)) for k, v in self.run.scorer.info.items()]
+            params += [Param(names.DATA_INFO_PARAM + k, str(v)) for k, v in (self.run.data.info or {}).items()]
+            params += [Param(names.CLASSIFIER_PARAM + k, str(v)) for k, v in self.run.scorer.info.items()]
         for i in range(0, len(params), 100):
             _retry(self.client.log_batch, run.info.run_id, params=params[i : i + 100])
         return run.info.run_id
@@ -111,7 +108,7 @@ class GANTrainable(tune.Trainable):
         try:
             result = self.run.step()
         except Exception as err:
-            self._finish("FAILED", "failed", error="".join(traceback.format_exception(err))[-5000:])
+            self._finish("FAILED", names.FAILED, error="".join(traceback.format_exception(err))[-5000:])
             raise
         self._log_epoch(result)
         result["outcome"] = self.run.outcome
@@ -124,12 +121,12 @@ class GANTrainable(tune.Trainable):
             return
         metrics = [Metric(k, float(v), now, epoch) for k, v in result.items()
                    if isinstance(v, (int, float)) and k != "epoch" and math.isfinite(float(v))
-                   and (k != "collapse_epoch" or not self.logged_collapse)]
+                   and (k != names.COLLAPSE_EPOCH or not self.logged_collapse)]
         _retry(self.client.log_batch, self.mlflow_run_id, metrics=metrics)
         at_collapse = bool(result.get("collapsed")) and not self.logged_collapse
         self.logged_collapse = self.logged_collapse or bool(result.get("collapsed"))
         if result.get("error"):
-            _retry(self.client.set_tag, self.mlflow_run_id, "gan_study.error", str(result["error"])[:5000])
+            _retry(self.client.set_tag, self.mlflow_run_id, names.ERROR, str(result["error"])[:5000])
         if at_collapse or epoch % self.grid_every == 0 or self.run.done:
             self._log_samples(epoch, "collapse" if at_collapse else "epoch")
 
@@ -137,16 +134,16 @@ class GANTrainable(tune.Trainable):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"{why}_{epoch:04d}.png"
             save_samples(self.run.samples(), self.run.data, path, title=f"epoch {epoch}")
-            _retry(self.client.log_artifact, self.mlflow_run_id, str(path), "samples")
+            _retry(self.client.log_artifact, self.mlflow_run_id, str(path), names.SAMPLES_DIR)
             surface = self.run.d_surface_png(Path(tmp) / f"d_surface_{epoch:04d}.png")  # 2D data only
             if surface is not None:
-                _retry(self.client.log_artifact, self.mlflow_run_id, str(surface), "d_surface")
+                _retry(self.client.log_artifact, self.mlflow_run_id, str(surface), names.D_SURFACE_DIR)
 
     def _finish(self, status: str, outcome: str, error: str | None = None) -> None:
         if self.finished or not self.attached:
             return
         self.finished = True
-        tags = [RunTag("gan_study.outcome", outcome)] + ([RunTag("gan_study.error", error)] if error else [])
+        tags = [RunTag(names.OUTCOME, outcome)] + ([RunTag(names.ERROR, error)] if error else [])
         _retry(self.client.log_batch, self.mlflow_run_id, tags=tags)
         _retry(self.client.set_terminated, self.mlflow_run_id, status)
 
@@ -156,7 +153,7 @@ class GANTrainable(tune.Trainable):
         return None
 
     def load_checkpoint(self, checkpoint: str | dict) -> None:
-        state = torch.load(os.path.join(checkpoint, "state.pt"), weights_only=False)
+        state = torch.load(os.path.join(checkpoint, "state.pt"), weights_only=True)  # never executes code
         self.run.load_state_dict(state["run"])
         self.mlflow_run_id, self.attached = state["mlflow_run_id"], False  # reattached at the next step
 
@@ -170,8 +167,8 @@ class GANTrainable(tune.Trainable):
     def cleanup(self) -> None:
         """Ends the MLflow run; also called when a scheduler or stopper ends the trial early."""
         if not hasattr(self, "run"):
-            return self._finish("FAILED", "failed")
+            return self._finish("FAILED", names.FAILED)
         outcome = self.run.outcome
-        if outcome == "running":
-            outcome = "collapsed" if self.run.status["collapsed"] else "stopped"
+        if outcome == names.RUNNING:
+            outcome = names.COLLAPSED_OUTCOME if self.run.status["collapsed"] else names.STOPPED
         self._finish("FINISHED", outcome)

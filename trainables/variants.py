@@ -1,4 +1,4 @@
-"""Variants are named presets: model + loss + remedies + optimiser defaults (PROTOCOLS.md)."""
+"""Variants are named presets: model + loss + remedies + optimiser defaults (docs/protocols.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +30,7 @@ VARIANTS: dict[str, Variant] = {
                     {"loss": "wasserstein", "remedies": {"weight_clipping": {"c": 0.01}, "n_critic": {"n": 5}},
                      "train": {"optimizer": "rmsprop", "lr": 5e-5}}),
     "wgan_gp": Variant("WGAN-GP: penalty 10, 5 critic steps, Adam 1e-4 betas (0.5, 0.9) (Gulrajani et al. 2017)",
-                       {"loss": "wasserstein", "remedies": {"gradient_penalty": {"lambda": 10.0}, "n_critic": {"n": 5}},
+                       {"loss": "wasserstein", "remedies": {"gradient_penalty": {"weight": 10.0}, "n_critic": {"n": 5}},
                         "train": {"optimizer": "adam", "lr": 1e-4, "betas": [0.5, 0.9]}}),
     "lsgan": Variant("LSGAN: least-squares loss (Mao et al. 2017)", {"loss": "least_squares"}),
     "hinge_sngan": Variant("SNGAN: hinge loss, spectrally normalised D (Miyato et al. 2018)",

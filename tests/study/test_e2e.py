@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 from tests_support import REPO, child_runs, execute_notebook, run_study, tiny_spec
 
 
+@pytest.mark.slow
 def test_tiny_study_end_to_end(ray_local, tmp_path, capsys):
     code, uri = run_study(tmp_path, tiny_spec("tiny_e2e"))
     out = capsys.readouterr().out
@@ -31,6 +32,28 @@ def test_tiny_study_end_to_end(ray_local, tmp_path, capsys):
     assert {"summary.txt", "summary.csv", "spec"} <= artifacts
     text = execute_notebook(uri, "tiny_e2e")
     assert "label-flip rate -> epochs until collapse" in text.lower() or "median_collapse_epoch" in text
+
+
+@pytest.mark.slow
+def test_list_and_remedy_set_choices_reach_the_trial_as_written(ray_local, tmp_path):
+    """Categorical choices reach Optuna as indices and the trial as the spec wrote them (lists, remedy sets)."""
+    options = ["none", "instance_noise+label_smoothing", ["r1"]]
+    spec = tiny_spec("tiny_choices", seeds=1, trials=4, search={
+        "train.betas": {"choice": [[0.5, 0.9], [0.5, 0.999]]}, "remedies": {"choice": options},
+        "remedies.instance_noise.std": {"choice": [0.05, 0.2]}})
+    spec["fixed"]["train"]["epochs"] = 1
+    code, uri = run_study(tmp_path, spec)
+    assert code == 0
+    _, trials = child_runs(uri, "tiny_choices")
+    assert len(trials) == 4 and (trials.status == "FINISHED").all()
+    written = {"none": set(), "instance_noise+label_smoothing": {"instance_noise", "label_smoothing"}, "r1": {"r1"}}
+    for _, row in trials.iterrows():
+        assert row["params.train.betas"] in ("[0.5, 0.9]", "[0.5, 0.999]")  # the trial's own config
+        assert row["params.search.train.betas"] == row["params.train.betas"]
+        applied = {c.split(".")[2] for c in trials.columns if c.startswith("params.remedies.") and not pd_isna(row[c])}
+        assert applied - {"label_flip"} == written[row["params.search.remedies"]]
+        if "instance_noise" in applied:
+            assert row["params.remedies.instance_noise.std"] in ("0.05", "0.2")
 
 
 def pd_isna(value) -> bool:

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from nbclient import NotebookClient
 
 from study.report import format_table, kaplan_meier, km_quantile, load_trials, summary_table
+from trainables import names
 
 REPO = Path(__file__).resolve().parents[2]
 FLIP = "remedies.label_flip.rate"
@@ -118,18 +119,18 @@ def tracking_uri(tmp_path, monkeypatch):
 
 def _log_trial(client, exp_id, parent_id, rate, seed, outcome, collapse_at, diversity, t0):
     run = client.create_run(exp_id, start_time=t0, tags={
-        "mlflow.parentRunId": parent_id, "gan_study.role": "trial", "gan_study.outcome": outcome})
-    params = {"seed": seed, "train.epochs": EPOCHS, FLIP: rate, "train.lr": 0.0002, "data.name": "ring8",
-              "loss": "nonsaturating", "variant": "vanilla"}
+        names.PARENT: parent_id, names.ROLE: names.ROLE_TRIAL, names.OUTCOME: outcome})
+    params = {names.SEED_PARAM: seed, names.EPOCHS_PARAM: EPOCHS, FLIP: rate, names.SEARCH_PARAM + FLIP: rate,
+              "train.lr": 0.0002, "data.name": "ring8", "loss": "nonsaturating", "variant": "vanilla"}
     metrics = []
     for epoch, div in enumerate(diversity, start=1):
         collapsed = int(collapse_at is not None and epoch >= collapse_at + 1)
-        metrics += [Metric("eval/diversity", div, t0 + epoch, epoch),
-                    Metric("eval/modes_covered", round(8 * div), t0 + epoch, epoch),
-                    Metric("epochs_survived", collapse_at if collapsed else epoch, t0 + epoch, epoch),
-                    Metric("collapsed", collapsed, t0 + epoch, epoch)]
+        metrics += [Metric(names.DIVERSITY, div, t0 + epoch, epoch),
+                    Metric(names.MODES_COVERED, round(8 * div), t0 + epoch, epoch),
+                    Metric(names.EPOCHS_SURVIVED, collapse_at if collapsed else epoch, t0 + epoch, epoch),
+                    Metric(names.COLLAPSED, collapsed, t0 + epoch, epoch)]
     if collapse_at is not None:
-        metrics.append(Metric("collapse_epoch", collapse_at, t0 + len(diversity), len(diversity)))
+        metrics.append(Metric(names.COLLAPSE_EPOCH, collapse_at, t0 + len(diversity), len(diversity)))
     client.log_batch(run.info.run_id, metrics=metrics,
                      params=[Param(k, str(v)) for k, v in params.items()])
     client.set_terminated(run.info.run_id)
@@ -139,10 +140,10 @@ def _log_trial(client, exp_id, parent_id, rate, seed, outcome, collapse_at, dive
 def _log_study(uri, experiment):
     client = MlflowClient(uri)
     exp_id = client.create_experiment(experiment)
-    old = client.create_run(exp_id, start_time=1_000, tags={"gan_study.role": "study"})
+    old = client.create_run(exp_id, start_time=1_000, tags={names.ROLE: names.ROLE_STUDY})
     _log_trial(client, exp_id, old.info.run_id, 0.5, 0, "censored", None, [0.9, 0.9], 1_001)
     parent = client.create_run(exp_id, start_time=2_000, tags={
-        "gan_study.role": "study", "gan_study.study": experiment, "gan_study.search_keys": json.dumps([FLIP])})
+        names.ROLE: names.ROLE_STUDY, names.STUDY: experiment, names.SEARCH_KEYS: json.dumps([FLIP])})
     client.log_batch(parent.info.run_id, params=[Param("study.seeds", "2"), Param("train.epochs", str(EPOCHS))],
                      tags=[RunTag("mlflow.runName", "study")])
     for i, trial in enumerate(TRIALS):
@@ -150,7 +151,7 @@ def _log_study(uri, experiment):
     return parent.info.run_id
 
 
-def test_load_trials_and_notebook(tracking_uri, monkeypatch):
+def test_load_trials(tracking_uri):
     parent = _log_study(tracking_uri, "label_noise_test")
     df = load_trials("label_noise_test", tracking_uri=tracking_uri)
     assert df.attrs == {"search_keys": [FLIP], "parent_run_id": parent}  # the latest parent, not the old one
@@ -170,6 +171,11 @@ def test_load_trials_and_notebook(tracking_uri, monkeypatch):
     assert table["collapsed"].tolist() == [2, 0] and table["seeds"].tolist() == [2, 2]
     assert table["final_diversity_mean"].tolist() == pytest.approx([0.25, 0.9])
 
+
+@pytest.mark.slow
+def test_label_noise_notebook_on_a_hand_built_store(tracking_uri, monkeypatch):
+    _log_study(tracking_uri, "label_noise_test")
+    table = summary_table(load_trials("label_noise_test", tracking_uri=tracking_uri))
     monkeypatch.setenv("GAN_STUDY_TRACKING_URI", tracking_uri)
     monkeypatch.setenv("GAN_STUDY_EXPERIMENT", "label_noise_test")
     nb = nbformat.read(REPO / "reports" / "label_noise.ipynb", as_version=4)
@@ -211,10 +217,10 @@ def test_remedy_set_column_and_comparison_table():
 
     nan = math.nan
     runs = pd.DataFrame({
-        "run_id": list("abcd"), "tags.gan_study.outcome": ["collapsed", "censored", "collapsed", "never_diverse"],
-        "params.seed": ["0", "1", "0", "1"], "params.train.lr": ["1e-4", "2e-4", "3e-4", "4e-4"],
-        "params.remedies": ["{}", "{}", None, None],  # 'none' logs an empty remedies mapping
-        "params.remedies.packing.m": [None, None, "2", "3"], "params.remedies.minibatch_stddev": [None, None, "{}", "{}"],
+        "run_id": list("abcd"), f"tags.{names.OUTCOME}": ["collapsed", "censored", "collapsed", "never_diverse"],
+        "params.seed": ["0", "1", "0", "1"], "params.search.train.lr": ["1e-4", "2e-4", "3e-4", "4e-4"],
+        "params.search.remedies": ["none", "none", "minibatch_stddev+packing", "minibatch_stddev+packing"],
+        "params.search.remedies.packing.m": [None, None, "2", "3"],
         "params.train.epochs": ["10"] * 4, "metrics.collapse_epoch": [4, nan, 6, nan],
         "metrics.epochs_survived": [4, 10, 6, 10], "metrics.collapsed": [1, 0, 1, 0],
         "metrics.eval/diversity": [0.1, 0.9, 0.2, 0.1], "metrics.eval/modes_covered": [1, 8, 2, 1]})

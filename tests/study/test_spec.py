@@ -72,7 +72,20 @@ def test_every_shipped_spec_validates_full_and_quick():
         ({"search": {}}, "search: empty search space"),
         ({"search": {"train.lr": {"grid": []}}}, "search.train.lr: grid must list at least one value"),
         ({"search": {"train.lr": {"uniform": [0.1, 0.01]}}}, "low < high"),
-        ({"search": {"train.lrate": {"grid": [0.1]}}}, "search.train.lrate -> train.lrate: unknown key"),
+        ({"search": {"train.lrate": {"grid": [0.1]}}}, "search.train.lrate: not a trial-config key"),
+        ({"search": {"train.lr": {"grid": ["fast"]}}}, "search.train.lr = fast -> train.lr: expected a number, got 'fast'"),
+        ({"search": {"train.epochs": {"uniform": [1, 9]}}}, "search.train.epochs: train.epochs is an integer"),
+        ({"fixed__train__n_critic": 3, "fixed__remedies": {"n_critic": {"n": 5}}},
+         "train.n_critic and remedy 'n_critic' both set it; keep one"),
+        ({"fixed__train__lr_d": 1e-3, "fixed__remedies": {"two_timescale": {}}},
+         "train.lr_d and remedy 'two_timescale' both set it; keep one"),
+        ({"fixed__remedies": {"label_flip": {"rate": 5}}}, "fixed.remedies: remedy 'label_flip': rate:"),
+        ({"fixed__remedies": {"label_flip": {"rat": 0.1}}}, "remedy 'label_flip': unknown parameter 'rat'; known: rate"),
+        ({"fixed__train__lr": float("inf")}, "fixed.train.lr:"),
+        ({"fixed__remedies": {}, "search": {"variant": {"grid": ["wgan", "gan"]},
+                                            "remedies": {"grid": ["none", "gradient_penalty"]}}},
+         "search (remedies=gradient_penalty, variant=wgan): remedies 'weight_clipping' and 'gradient_penalty' cannot"),
+        ({"search": {"variant": {"grid": ["wgan"]}}}, "search.variant = wgan: remedy 'label_flip' acts on D's targets"),
         ({"search": {"remedies.unrolled.k": {"grid": [1]}}}, "remedy 'unrolled' is neither in fixed.remedies"),
         ({"search": {"remedies": {"choice": [["label_flip", "bogus"]]}}}, "unknown remedy 'bogus'"),
         ({"seeds": 0}, "seeds: seeds must be a positive count"),
@@ -103,8 +116,8 @@ def test_quick_without_quick_block(tmp_path, capsys):
 def test_overrides_and_quick_apply(tmp_path):
     path = _write(tmp_path, {**GOOD, "quick": {"fixed": {"train": {"epochs": 1}}, "seeds": 3}})
     spec = load_spec(path, quick=True, overrides=["train.batch_size=32", "trials=4"])
-    assert spec.fixed.train.epochs == 1 and spec.seed_list == [0, 1, 2]
-    assert spec.fixed.train.batch_size == 32 and spec.trials == 4
+    assert spec.base.train.epochs == 1 and spec.seed_list == [0, 1, 2]
+    assert spec.base.train.batch_size == 32 and spec.trials == 4
 
 
 def test_dry_run_prints_the_plan(tmp_path, capsys):
@@ -123,3 +136,43 @@ def test_conflicting_remedies_are_rejected():
         from study.spec import validate
 
         validate({"name": "x", "fixed": {"loss": "wasserstein", "remedies": {a: {}, b: {}}}})
+
+
+def test_int_search_and_list_choices_validate():
+    from study.spec import validate
+
+    spec = validate({"name": "x", "search": {"train.n_critic": {"int": [1, 3]},
+                                              "train.betas": {"choice": [[0.5, 0.9], [0.5, 0.999]]}}})
+    assert spec.search["train.n_critic"].kind == "int" and spec.search["train.betas"].values[0] == [0.5, 0.9]
+
+
+def test_trial_builder_decodes_indices_into_the_values_as_written():
+    from study.space import TRIAL_INDEX, TrialBuilder
+    from study.spec import validate
+
+    spec = validate({"name": "x", "seeds": [7, 8], "fixed": {"remedies": {"label_flip": {"rate": 0.1}}},
+                     "search": {"train.betas": {"choice": [[0.5, 0.9], [0.5, 0.999]]},
+                                "remedies": {"grid": ["none", "instance_noise+packing", ["r1"]]},
+                                "remedies.packing.m": {"choice": [2, 4]}}})
+    build = TrialBuilder(spec)
+    sampled = {"train.betas": 1, "remedies": 1, "remedies.packing.m": 1, TRIAL_INDEX: 1}
+    cfg = build(sampled)
+    assert cfg.train.betas == (0.5, 0.999) and cfg.seed == 8
+    assert list(cfg.remedies) == ["label_flip", "instance_noise", "packing"] and cfg.remedies["packing"].m == 4
+    assert build.values(sampled) == {"remedies": "instance_noise+packing", "remedies.packing.m": "4",
+                                     "train.betas": "[0.5, 0.999]"}
+    assert list(build({"train.betas": 0, "remedies": 2}).remedies) == ["label_flip", "r1"]
+
+
+def test_exclusive_hooks_are_refused():
+    from dataclasses import replace
+
+    from trainables import remedies as registry
+
+    twin = replace(registry.REMEDIES["feature_matching"], conflicts=())
+    registry.REMEDIES["feature_matching_twin"] = twin
+    try:
+        with pytest.raises(ValueError, match="both replace 'g_loss'; keep one"):
+            registry.check_combination(["feature_matching", "feature_matching_twin"], True)
+    finally:
+        del registry.REMEDIES["feature_matching_twin"]

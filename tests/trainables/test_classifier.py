@@ -63,8 +63,12 @@ def test_corrupt_checkpoint_is_detected(tmp_path: Path, digits_root: Path) -> No
     assert clf._load_cached(target, target_meta, "cpu") is None
 
 
-def test_stacked_mnist_maps_to_mnist_cache(tmp_path: Path) -> None:
-    assert clf.cache_paths("stacked_mnist", 28, tmp_path) == clf.cache_paths("mnist", 28, tmp_path)
+def test_stacked_mnist_owns_a_protocol_scored_by_the_mnist_classifier(tmp_path: Path) -> None:
+    from trainables.data import images
+
+    mnist = images.Modes(images.class_argmax, "mnist", True, True, images.IMAGE_PROBE_RADIUS)
+    assert mnist.classifier == "mnist"
+    assert images.channel_triples is not images.class_argmax
     with pytest.raises(KeyError, match="ring8"):
         clf.get_classifier("ring8", 28, root=str(tmp_path))
 

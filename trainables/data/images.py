@@ -19,14 +19,19 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from trainables.data import Dataset
+from trainables.data import Dataset, Modes
+
+if TYPE_CHECKING:
+    from trainables.config import DataConfig
+
+IMAGE_PROBE_RADIUS = 0.5  # half-length of the D probes' lines, for images in [-1, 1]
 
 NATIVE_SIZE = {"mnist": 28, "fashion_mnist": 28, "digits": 8, "stacked_mnist": 28}
 TV_FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
@@ -284,50 +289,69 @@ def _subset_idx(n: int, subset: int | None, seed: int) -> Tensor | None:
     return perm[: int(subset)].sort().values
 
 
-def _finish(name: str, x: Tensor, y: Tensor, n_modes: int, cfg: Mapping[str, Any], info: dict) -> Dataset:
+def class_argmax(x: Tensor, data: Dataset, classifier: Any, hq_confidence: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Mode = the mode classifier's argmax, high quality at confidence >= hq_confidence; its penultimate features."""
+    probs, feats = classifier.probs(x)
+    return probs.argmax(1), probs.max(1).values >= hq_confidence, feats
+
+
+def channel_triples(x: Tensor, data: Dataset, classifier: Any, hq_confidence: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Stacked MNIST: one digit per channel, mode = 100 d0 + 10 d1 + d2 (PacGAN); high quality when every
+    channel is confident; features = the three channels' features side by side. x (N, 3, H, W)"""
+    probs, feats = zip(*(classifier.probs(x[:, c : c + 1]) for c in range(3)))
+    conf = torch.stack([p.max(1).values for p in probs]).min(0).values
+    digits = [p.argmax(1) for p in probs]
+    return digits[0] * 100 + digits[1] * 10 + digits[2], conf >= hq_confidence, torch.cat(feats, 1)
+
+
+def _finish(name: str, x: Tensor, y: Tensor, n_modes: int, cfg: DataConfig, info: dict,
+            modes: Modes | None = None) -> Dataset:
     """Subset, scale to [-1, 1], resize and package as a Dataset."""
-    seed = int(cfg.get("seed") or 0)
-    idx = _subset_idx(len(x), cfg.get("subset"), seed)
+    seed = int(cfg.seed or 0)
+    idx = _subset_idx(len(x), cfg.subset, seed)
     if idx is not None:
         x, y = x[idx], y[idx]
-    size = int(cfg.get("image_size") or NATIVE_SIZE[name])
+    size = int(cfg.image_size or NATIVE_SIZE[name])
     x = resize(to_unit(x), size).mul_(2.0).sub_(1.0).clamp_(-1.0, 1.0).contiguous()
-    info.update(native_size=NATIVE_SIZE[name], image_size=size, subset=cfg.get("subset"), n=len(x),
+    info.update(native_size=NATIVE_SIZE[name], image_size=size, subset=cfg.subset, n=len(x),
                 channels=x.shape[1], data_seed=seed, scale="[-1, 1]",
                 resize="bilinear, antialias=True, align_corners=False" if size != NATIVE_SIZE[name] else None)
-    return Dataset(name, x, "images", n_modes, labels=y, info=info)
+    modes = modes or Modes(class_argmax, name, count_all=True, covered_needs_hq=True, probe_radius=IMAGE_PROBE_RADIUS)
+    return Dataset(name, x, "images", n_modes, modes, labels=y, info=info)
 
 
-def _single(name: str, cfg: Mapping[str, Any]) -> Dataset:
+def _single(name: str, cfg: DataConfig) -> Dataset:
     """A 10-class single-channel dataset from its training split."""
-    x, y, source = load_raw(name, cfg.get("root"), train=True)
+    x, y, source = load_raw(name, cfg.root, train=True)
     info = {"source": source, "split": "train"}
     if name != "digits":
-        info["root"] = str(data_root(cfg.get("root")))
+        info["root"] = str(data_root(cfg.root))
     return _finish(name, x, y, 10, cfg, info)
 
 
-def mnist(cfg: Mapping[str, Any]) -> Dataset:
+def mnist(cfg: DataConfig) -> Dataset:
     """MNIST training set (60,000 images, 28x28 native), 10 modes."""
     return _single("mnist", cfg)
 
 
-def fashion_mnist(cfg: Mapping[str, Any]) -> Dataset:
+def fashion_mnist(cfg: DataConfig) -> Dataset:
     """Fashion-MNIST training set (60,000 images, 28x28 native), 10 modes."""
     return _single("fashion_mnist", cfg)
 
 
-def digits(cfg: Mapping[str, Any]) -> Dataset:
+def digits(cfg: DataConfig) -> Dataset:
     """scikit-learn's 8x8 digits, training part of a fixed 80/20 split (1,438 images), 10 modes."""
     return _single("digits", cfg)
 
 
-def stacked_mnist(cfg: Mapping[str, Any]) -> Dataset:
+def stacked_mnist(cfg: DataConfig) -> Dataset:
     """Three MNIST training digits drawn with replacement as RGB channels; 1,000 modes (PacGAN)."""
-    x, y, source = load_raw("mnist", cfg.get("root"), train=True)
-    n, seed = int(cfg.get("stacked_n") or 60_000), int(cfg.get("seed") or 0)
+    x, y, source = load_raw("mnist", cfg.root, train=True)
+    n, seed = int(cfg.stacked_n or 60_000), int(cfg.seed or 0)
     idx = torch.randint(len(x), (n, 3), generator=torch.Generator().manual_seed(seed))
     stacked = x[idx].squeeze(2)  # (n, 3, 28, 28)
     labels = 100 * y[idx[:, 0]] + 10 * y[idx[:, 1]] + y[idx[:, 2]]
-    info = {"source": source, "split": "train", "root": str(data_root(cfg.get("root"))), "stacked_n": n}
-    return _finish("stacked_mnist", stacked, labels, 1000, cfg, info)
+    info = {"source": source, "split": "train", "root": str(data_root(cfg.root)), "stacked_n": n}
+    # PacGAN's protocol: a mode is covered by any sample's argmax triple (no confidence threshold)
+    modes = Modes(channel_triples, "mnist", count_all=True, covered_needs_hq=False, probe_radius=IMAGE_PROBE_RADIUS)
+    return _finish("stacked_mnist", stacked, labels, 1000, cfg, info, modes)

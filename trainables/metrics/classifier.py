@@ -5,8 +5,8 @@ seconds, sha256 of the checkpoint, ...). Training runs under a file lock and wri
 trials wait for one another; a cached checkpoint whose hash matches its JSON is loaded, never retrained.
 Training forks the global RNG, so whether the cache existed does not change the caller's random stream.
 
-Stacked MNIST has no classifier of its own: `get_classifier("stacked_mnist", ...)` returns the MNIST one,
-and callers apply it to each channel separately (mode = 100 * d0 + 10 * d1 + d2, PROTOCOLS.md).
+Stacked MNIST has no classifier of its own: its mode protocol names the MNIST one and applies it to each
+channel separately (trainables.data.images.channel_triples; docs/metrics.md).
 """
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from trainables.data.images import atomic_write, data_root, file_lock, load_spli
 ARCH = "conv16(stride 2 above 40px)-bn-pool-conv32-bn-pool-avgpool(min(7, size/4))-fc128-fc10"
 EPOCHS = {"mnist": 2, "fashion_mnist": 3, "digits": 15}
 BATCH, MAX_LR, SEED = 128, 2e-3, 0
-ALIASES = {"stacked_mnist": "mnist"}
 
 
 class ModeClassifier(nn.Module):
@@ -57,10 +56,16 @@ class ModeClassifier(nn.Module):
         """Class logits (B, 10)."""
         return self.head(self.body(x))
 
+    @torch.no_grad()
+    def probs(self, x: Tensor, chunk: int = 1000) -> tuple[Tensor, Tensor]:
+        """Class probabilities and penultimate features, in chunks. (N, 1, H, W) -> (N, 10), (N, 128)"""
+        feats = torch.cat([self.features(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+        return self.head(feats).softmax(1), feats
+
 
 def cache_paths(dataset: str, image_size: int, root: str | Path | None = None) -> tuple[Path, Path]:
     """(checkpoint, json) paths of the cached classifier."""
-    stem = data_root(root) / "classifiers" / f"{ALIASES.get(dataset, dataset)}_{int(image_size)}px"
+    stem = data_root(root) / "classifiers" / f"{dataset}_{int(image_size)}px"
     return stem.with_suffix(".pt"), stem.with_suffix(".json")
 
 
@@ -164,12 +169,11 @@ def get_classifier(dataset_name: str, image_size: int, root: str | Path | None =
 
     `model(x)` takes (B, 1, image_size, image_size) in [-1, 1] and returns (B, 10) logits; `model.features(x)`
     the (B, 128) penultimate features. The model is in eval mode with frozen parameters. `info` is the cache
-    JSON plus `trained` (True only when this call trained it). For stacked_mnist this is the MNIST classifier,
-    to apply per channel.
+    JSON plus `trained` (True only when this call trained it).
     """
-    dataset = ALIASES.get(dataset_name, dataset_name)
+    dataset = dataset_name
     if dataset not in EPOCHS:
-        raise KeyError(f"no mode classifier for {dataset_name!r}; known: {', '.join(sorted(EPOCHS))}, stacked_mnist")
+        raise KeyError(f"no mode classifier for {dataset_name!r}; known: {', '.join(sorted(EPOCHS))}")
     ckpt, meta_path = cache_paths(dataset, image_size, root)
     found = _load_cached(ckpt, meta_path, device)
     trained = False

@@ -1,4 +1,4 @@
-"""Discriminator diagnostics along random lines through real points (background/002, Gainetdinov 2023).
+"""Discriminator diagnostics along random lines through real points (Gainetdinov 2023; docs/metrics.md).
 
 f(k) = D(x + k u) for a unit direction u and k on `steps` points of [-r, r] (k = 0 the middle one), with D's
 raw output (logit or critic value: a monotone map of D's probability, without the ties that saturated
@@ -10,7 +10,7 @@ maximum (it has no basin). Sharp maxima (an overfitted D) give narrow basins, wi
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -54,13 +54,13 @@ def local_max_and_basin(f: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def d_probes(d: DFn, x: Tensor, u: Tensor, radius: float, steps: int = 11) -> dict[str, float]:
-    """Fraction of real points that are local maxima of D, and the mean basin width (background/002)."""
+    """Fraction of real points that are local maxima of D, and the mean basin width (Gainetdinov 2023)."""
     is_max, width = local_max_and_basin(line_scores(d, x, u, radius, steps))
     return {"eval/d_local_max_fraction": float(is_max.float().mean()), "eval/d_basin_width": float(width.mean())}
 
 
 def forgetting(previous: Tensor, current: Tensor) -> float:
-    """Mean absolute change of D's score on the same probe set between two evaluations (background/002)."""
+    """Mean absolute change of D's score on the same probe set between two evaluations (Gainetdinov 2023)."""
     return float((current.float() - previous.float().to(current.device)).abs().mean())
 
 
@@ -75,3 +75,33 @@ class ForgettingTracker:
         value = 0.0 if self.previous is None else forgetting(self.previous, scores)
         self.previous = scores.detach().cpu().clone()
         return value
+
+
+class DProbes:
+    """D diagnostics on fixed real probe points and directions, a registry scorer (trainables.metrics.registry).
+
+    Local maxima and basin width need an unpacked D (pack == 1) and are skipped otherwise; forgetting scores
+    the probe set as D sees it (in packs of `pack` consecutive points). The caller puts D in eval mode.
+    """
+
+    def __init__(self, x: Tensor, radius: float, pack: int = 1, seed: int = 0, steps: int = 11) -> None:
+        self.x, self.radius, self.pack, self.steps = x, float(radius), int(pack), int(steps)
+        self.u = probe_directions(len(x), tuple(x.shape[1:]), seed).to(x.device, x.dtype)
+        self.tracker = ForgettingTracker()
+
+    @torch.no_grad()
+    def d_scores(self, d: DFn) -> Tensor:
+        """D's probability on the probe set as D sees it. -> (len(x) // pack,)"""
+        return torch.sigmoid(d(self.x[: len(self.x) // self.pack * self.pack]).reshape(-1).float())
+
+    def remember(self, d: DFn) -> None:
+        """Keep D's current probe-set scores as the baseline of the next forgetting value."""
+        self.tracker.update(self.d_scores(d))
+
+    def __call__(self, e: Any) -> dict[str, float]:
+        """eval/d_local_max_fraction and eval/d_basin_width (unpacked D only) and eval/forgetting of e.d."""
+        out: dict[str, float] = {}
+        if self.pack == 1:
+            out.update(d_probes(e.d, self.x, self.u, self.radius, self.steps))
+        out["eval/forgetting"] = self.tracker.update(self.d_scores(e.d))
+        return out

@@ -1,78 +1,58 @@
-"""Remedy registry: each remedy is a frozen record of optional hooks at fixed points of the shared step."""
+"""Remedy registry: short name -> Remedy (trainables.hooks), and the one check of a remedy combination."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-Params = Mapping[str, Any]
+from pydantic import TypeAdapter, ValidationError
 
-
-@dataclass(frozen=True)
-class Remedy:
-    """Hooks (all optional) called by `trainables.step` in this order; `defaults` are the canonical params.
-
-    build(model_kwargs, p) -> model_kwargs      build time, before the nets exist (packing)
-    wrap_d(d, p) -> d                           build time, on the Discriminator (spectral norm, minibatch layers)
-    optim(train_cfg, p) -> train_cfg            optimiser settings (two-timescale, n_critic)
-    inputs(x, p, ctx) -> x                      every D input, real or fake, D and G steps (instance noise, packing)
-    targets(rt, ft, p, ctx) -> (rt, ft, logs)   D's BCE/LS targets (label flipping, smoothing)
-    d_extra(ctx, real, fake, p) -> (term, logs) added to D's loss (gradient penalty, R1)
-    after_d(ctx, p) -> logs                     after each D update (weight clipping)
-    g_critic(ctx, real, fake, p) -> (d_fn, logs)  the D that G's loss is taken against (unrolled)
-    g_loss(ctx, real, fake, d_fn, p) -> (loss, logs)  replaces G's loss (feature matching)
-    """
-
-    doc: str
-    defaults: Params = field(default_factory=dict)
-    build: Callable | None = None
-    wrap_d: Callable | None = None
-    optim: Callable | None = None
-    inputs: Callable | None = None
-    targets: Callable | None = None
-    d_extra: Callable | None = None
-    after_d: Callable | None = None
-    g_critic: Callable | None = None
-    g_loss: Callable | None = None
-    needs_targets: bool = False  # only meaningful with a loss that uses targets (BCE, least squares)
-    conflicts: tuple[str, ...] = ()  # remedies it cannot be combined with
+from trainables.hooks import EXCLUSIVE_HOOKS, Remedy
 
 
 def _registry() -> dict[str, Remedy]:
-    from trainables.remedies import labels
+    from trainables.remedies import architecture, inputs, labels, objectives, penalties, schedule, unrolled
 
-    found: dict[str, Remedy] = dict(labels.REMEDIES)
-    try:  # the remedy catalogue (issue 3) registers itself here
-        from trainables.remedies import catalogue
-    except ModuleNotFoundError as err:  # only a missing catalogue; an error inside it must surface
-        if err.name != "trainables.remedies.catalogue":
-            raise
-        return found
-    found.update(catalogue.REMEDIES)
+    found: dict[str, Remedy] = {}
+    for module in (labels, objectives, architecture, inputs, penalties, unrolled, schedule):
+        found.update(module.REMEDIES)
     return found
 
 
 REMEDIES: dict[str, Remedy] = _registry()
 
 
-def resolve_params(name: str, given: Params | None) -> dict[str, Any]:
-    """Canonical defaults of remedy `name` updated by `given`; unknown parameter names raise KeyError."""
-    remedy = REMEDIES[name]
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(remedy.defaults))
-    if unknown:
-        raise KeyError(f"remedy {name!r}: unknown parameter(s) {unknown}; known: {sorted(remedy.defaults)}")
-    return {**remedy.defaults, **given}
+def known(name: str) -> Remedy:
+    """The remedy called `name`; ValueError listing the known ones otherwise."""
+    if name not in REMEDIES:
+        raise ValueError(f"unknown remedy {name!r}; known: {', '.join(sorted(REMEDIES))}")
+    return REMEDIES[name]
+
+
+def make_params(name: str, given: Mapping[str, Any] | None) -> Any:
+    """The validated parameter record of remedy `name` from its keyword arguments (canonical defaults for the rest)."""
+    record = known(name).params
+    try:
+        return TypeAdapter(record).validate_python(dict(given or {}))
+    except ValidationError as err:
+        e = err.errors()[0]
+        where = ".".join(str(p) for p in e["loc"]) or "params"
+        fields = ", ".join(record.__dataclass_fields__) or "none"
+        if e["type"] == "unexpected_keyword_argument" or e["type"] == "extra_forbidden":
+            raise ValueError(f"remedy {name!r}: unknown parameter {where!r}; known: {fields}") from None
+        raise ValueError(f"remedy {name!r}: {where}: {e['msg']}, got {e.get('input')!r}") from None
 
 
 def check_combination(names: list[str], uses_targets: bool) -> None:
-    """Raise ValueError for an unknown remedy, a conflicting pair, or a label remedy on a loss without targets."""
-    unknown = [n for n in names if n not in REMEDIES]
-    if unknown:
-        raise ValueError(f"unknown remedy {unknown[0]!r}; known: {', '.join(sorted(REMEDIES))}")
+    """ValueError for an unknown remedy, a declared conflict, two remedies on one exclusive hook, or a label
+    remedy on a loss without targets."""
     for i, a in enumerate(names):
+        ra = known(a)
         for b in names[i + 1:]:
-            if b in REMEDIES[a].conflicts or a in REMEDIES[b].conflicts:
-                raise ValueError(f"remedies {a!r} and {b!r} cannot be combined: {REMEDIES[a].doc}")
-        if REMEDIES[a].needs_targets and not uses_targets:
+            rb = known(b)
+            if b in ra.conflicts or a in rb.conflicts:
+                raise ValueError(f"remedies {a!r} and {b!r} cannot be combined: {(ra if b in ra.conflicts else rb).doc}")
+            shared = [h for h in EXCLUSIVE_HOOKS if getattr(ra, h) is not None and getattr(rb, h) is not None]
+            if shared:
+                raise ValueError(f"remedies {a!r} and {b!r} both replace {shared[0]!r}; keep one")
+        if ra.needs_targets and not uses_targets:
             raise ValueError(f"remedy {a!r} acts on D's targets; the loss has none (use minimax, nonsaturating "
                              f"or least_squares)")

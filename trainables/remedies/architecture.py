@@ -1,21 +1,37 @@
 """Build-time changes to D: spectral normalisation and minibatch heads (discrimination, standard deviation)."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from trainables.remedies import Params, Remedy
+from pydantic import Field
+
+from trainables.hooks import NoParams, Remedy, params
 
 _NORMED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
-def _spectral_norm(d: nn.Module, p: Params) -> nn.Module:
+@params
+class SN:
+    n_power_iterations: int = Field(1, ge=1, le=100)
+
+
+@params
+class MBD:
+    kernels: int = Field(100, ge=1)  # B in Salimans et al. 2016
+    kernel_dim: int = Field(5, ge=1)  # C
+    init_std: float = Field(0.05, gt=0.0)
+
+
+def _spectral_norm(cfg: Any, p: SN, d: Any) -> Any:
     """Spectral normalisation of every Linear/Conv weight of D, n power iterations per forward (Miyato et al. 2018)."""
     for m in list(d.modules()):
         if isinstance(m, _NORMED) and not parametrize.is_parametrized(m, "weight"):
-            spectral_norm(m, n_power_iterations=int(p["n_power_iterations"]))
+            spectral_norm(m, n_power_iterations=p.n_power_iterations)
     return d
 
 
@@ -61,14 +77,13 @@ class MinibatchStddev(nn.Module):
         return self.linear(torch.cat([f, std.expand(len(f), 1)], dim=1))
 
 
-def _mbd(d: nn.Module, p: Params) -> nn.Module:
-    width, kernels = _head_width(d, "minibatch_discrimination"), int(p["kernels"])
-    d.head = MinibatchDiscrimination(width, kernels, int(p["kernel_dim"]), float(p["init_std"]),
-                                     _linear_like(d.head, width + kernels))
+def _mbd(cfg: Any, p: MBD, d: Any) -> Any:
+    width = _head_width(d, "minibatch_discrimination")
+    d.head = MinibatchDiscrimination(width, p.kernels, p.kernel_dim, p.init_std, _linear_like(d.head, width + p.kernels))
     return d
 
 
-def _stddev(d: nn.Module, p: Params) -> nn.Module:
+def _stddev(cfg: Any, p: NoParams, d: Any) -> Any:
     width = _head_width(d, "minibatch_stddev")
     d.head = MinibatchStddev(_linear_like(d.head, width + 1))
     return d
@@ -78,13 +93,13 @@ _HEADS = "both replace D's head"
 REMEDIES: dict[str, Remedy] = {
     "spectral_norm": Remedy(
         doc="spectral normalisation of every D Linear/Conv weight, 1 power iteration (Miyato et al. 2018)",
-        defaults={"n_power_iterations": 1}, wrap_d=_spectral_norm, conflicts=("weight_clipping",)),
+        params=SN, wrap_d=_spectral_norm, conflicts=("weight_clipping",)),
     "minibatch_discrimination": Remedy(
         doc=f"minibatch discrimination on D's features, B=100 kernels of C=5, T ~ N(0, 0.05) (Salimans et al. "
             f"2016); not with minibatch_stddev: {_HEADS}",
-        defaults={"kernels": 100, "kernel_dim": 5, "init_std": 0.05}, wrap_d=_mbd, conflicts=("minibatch_stddev",)),
+        params=MBD, wrap_d=_mbd, conflicts=("minibatch_stddev",)),
     "minibatch_stddev": Remedy(
         doc=f"minibatch standard deviation appended to D's features (Karras et al. 2018); not with "
             f"minibatch_discrimination: {_HEADS}",
-        defaults={}, wrap_d=_stddev, conflicts=("minibatch_discrimination",)),
+        wrap_d=_stddev, conflicts=("minibatch_discrimination",)),
 }

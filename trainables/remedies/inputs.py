@@ -4,38 +4,50 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
-from trainables.remedies import Params, Remedy
+from trainables.hooks import Remedy, StepContext, params
 
 
-def _pack_build(kwargs: dict[str, Any], p: Params) -> dict[str, Any]:
+@params
+class Pack:
+    m: int = Field(2, ge=1, le=64)  # samples per pack
+
+
+@params
+class Noise:
+    std: float = Field(0.1, ge=0.0)  # initial noise std (data units)
+    anneal_end: float = Field(1.0, ge=0.0, le=1.0)  # fraction of training at which the std reaches 0
+
+
+def _pack_model(cfg: Any, p: Pack, kwargs: dict[str, Any]) -> dict[str, Any]:
     """D's first layer takes m samples: model kwarg pack = m (Lin et al. 2018)."""
-    return {**kwargs, "pack": int(p["m"])}
+    return {**kwargs, "pack": p.m}
 
 
-def _pack(x: Tensor, p: Params, ctx) -> Tensor:
+def _pack(ctx: StepContext, p: Pack, x: Tensor) -> Tensor:
     """(B, C, ...) -> (B // m, m * C, ...): m consecutive samples side by side, remainder dropped (Lin et al. 2018)."""
-    m = int(p["m"])
-    b = len(x) // m * m
+    b = len(x) // p.m * p.m
     if b == 0:
-        raise ValueError(f"packing: batch of {len(x)} is smaller than m = {m}")
-    return x[:b].reshape(b // m, m * x.shape[1], *x.shape[2:])
+        raise ValueError(f"packing: batch of {len(x)} is smaller than m = {p.m}")
+    return x[:b].reshape(b // p.m, p.m * x.shape[1], *x.shape[2:])
 
 
-def _noise(x: Tensor, p: Params, ctx) -> Tensor:
-    """Gaussian noise, std annealed linearly to 0 at `anneal_end` of training (Sonderby et al. 2016)."""
-    end = float(p["anneal_end"])
-    std = float(p["std"]) * max(0.0, 1.0 - ctx.progress / end) if end > 0 else 0.0
-    if std <= 0:
+def _noise(ctx: StepContext, p: Noise, x: Tensor) -> Tensor:
+    """Gaussian noise, std annealed linearly to 0 at `anneal_end` of training (Sonderby et al. 2016); off
+    while evaluating."""
+    end = p.anneal_end
+    std = p.std * max(0.0, 1.0 - ctx.progress / end) if end > 0 else 0.0
+    if std <= 0 or not ctx.training:
         return x
     return x + std * torch.randn(x.shape, generator=ctx.gen, device=x.device, dtype=x.dtype)
 
 
 REMEDIES: dict[str, Remedy] = {
     "packing": Remedy(doc="PacGAN: D judges packs of m samples, all real or all fake (Lin et al. 2018)",
-                      defaults={"m": 2}, build=_pack_build, inputs=_pack),
+                      params=Pack, model=_pack_model, inputs=_pack),
     "instance_noise": Remedy(
         doc="instance noise on every D input, real and fake, std annealed linearly to 0 (Sonderby et al. 2016)",
-        defaults={"std": 0.1, "anneal_end": 1.0}, inputs=_noise),
+        params=Noise, inputs=_noise),
 }

@@ -4,21 +4,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from trainables.remedies import Params, Remedy
+from trainables.hooks import DFn, Logs, NoParams, Remedy, StepContext, d_view
 
 
-def d_inputs(ctx, x: Tensor) -> Tensor:
-    """x through every remedy's `inputs` hook, as the shared step feeds D (noise, packing)."""
-    for hook, p in ctx.hooks("inputs"):
-        x = hook(x, p, ctx)
-    return x
-
-
-def _feature_matching(ctx, real: Tensor, fake: Tensor, d_fn, p: Params) -> tuple[Tensor, dict[str, float]]:
+def _feature_matching(ctx: StepContext, p: NoParams, real: Tensor, fake: Tensor, d_fn: DFn) -> tuple[Tensor, Logs]:
     """G loss ||E f(x) - E f(G(z))||_2^2 over D's features, the layer before the output (Salimans et al. 2016)."""
     with torch.no_grad():
-        f_real = ctx.d.features(d_inputs(ctx, real)).mean(dim=0)
-    f_fake = ctx.d.features(d_inputs(ctx, fake)).mean(dim=0)
+        f_real = ctx.d.features(d_view(ctx, real)).mean(dim=0)
+    f_fake = ctx.d.features(d_view(ctx, fake)).mean(dim=0)
     loss = (f_real - f_fake).pow(2).sum()
     return loss, {"remedy/feature_matching/distance": float(loss.detach())}
 
@@ -27,5 +20,5 @@ REMEDIES: dict[str, Remedy] = {
     "feature_matching": Remedy(
         doc="G matches the mean of D's last features on real data (Salimans et al. 2016); not with unrolled: "
             "it ignores D's output, so a look-ahead critic would be computed and never used",
-        defaults={}, g_loss=_feature_matching, conflicts=("unrolled",)),
+        g_loss=_feature_matching, conflicts=("unrolled",)),
 }

@@ -7,7 +7,24 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from trainables.remedies import Params, Remedy
+from pydantic import Field
+
+from trainables.hooks import Logs, Remedy, StepContext, params
+
+
+@params
+class GP:
+    weight: float = Field(10.0, ge=0.0)  # lambda of Gulrajani et al. 2017
+
+
+@params
+class R1:
+    gamma: float = Field(10.0, ge=0.0)
+
+
+@params
+class Clip:
+    c: float = Field(0.01, gt=0.0)
 
 
 def side_effect_free(d: torch.nn.Module) -> Callable[[Tensor], Tensor]:
@@ -23,29 +40,29 @@ def _input_grad(d_fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     return grad.flatten(1)
 
 
-def _gradient_penalty(ctx, real: Tensor, fake: Tensor, p: Params) -> tuple[Tensor, dict[str, float]]:
+def _gradient_penalty(ctx: StepContext, p: GP, real: Tensor, fake: Tensor) -> tuple[Tensor, Logs]:
     """lambda E (||grad D(x_hat)||_2 - 1)^2 at uniform interpolates of real and fake (Gulrajani et al. 2017)."""
     n = min(len(real), len(fake))
     eps = torch.rand((n,) + (1,) * (real.dim() - 1), generator=ctx.gen, device=real.device)
     x_hat = eps * real[:n].detach() + (1 - eps) * fake[:n].detach()
     norm = _input_grad(side_effect_free(ctx.d), x_hat).norm(dim=1)
-    penalty = float(p["lambda"]) * ((norm - 1.0) ** 2).mean()
+    penalty = p.weight * ((norm - 1.0) ** 2).mean()
     return penalty, {"remedy/gradient_penalty/penalty": float(penalty.detach()),
                      "remedy/gradient_penalty/grad_norm": float(norm.detach().mean())}
 
 
-def _r1(ctx, real: Tensor, fake: Tensor, p: Params) -> tuple[Tensor, dict[str, float]]:
+def _r1(ctx: StepContext, p: R1, real: Tensor, fake: Tensor) -> tuple[Tensor, Logs]:
     """(gamma / 2) E_real ||grad_x D(x)||^2 (Mescheder et al. 2018)."""
     sq = _input_grad(side_effect_free(ctx.d), real).pow(2).sum(dim=1)
-    penalty = 0.5 * float(p["gamma"]) * sq.mean()
+    penalty = 0.5 * p.gamma * sq.mean()
     return penalty, {"remedy/r1/penalty": float(penalty.detach()),
                      "remedy/r1/grad_norm": float(sq.detach().sqrt().mean())}
 
 
 @torch.no_grad()
-def _clip(ctx, p: Params) -> dict[str, float]:
+def _clip(ctx: StepContext, p: Clip) -> Logs:
     """Clamp every D parameter to [-c, c] after each D update (Arjovsky et al. 2017)."""
-    c, clipped, total = float(p["c"]), 0, 0
+    c, clipped, total = p.c, 0, 0
     for q in ctx.d.parameters():
         clipped += int((q.abs() > c).sum())
         total += q.numel()
@@ -57,13 +74,13 @@ _BN_NOTE = "with BatchNorm in D (dcgan) the input gradient passes through batch 
 
 REMEDIES: dict[str, Remedy] = {
     "gradient_penalty": Remedy(
-        doc=f"WGAN-GP penalty lambda E(||grad D(x_hat)|| - 1)^2 (Gulrajani et al. 2017); {_BN_NOTE}",
-        defaults={"lambda": 10.0}, d_extra=_gradient_penalty, conflicts=("weight_clipping",)),
+        doc=f"WGAN-GP penalty weight E(||grad D(x_hat)|| - 1)^2 (Gulrajani et al. 2017); {_BN_NOTE}",
+        params=GP, d_extra=_gradient_penalty, conflicts=("weight_clipping",)),
     "r1": Remedy(
         doc=f"R1 penalty (gamma/2) E_real ||grad_x D(x)||^2 (Mescheder et al. 2018); {_BN_NOTE}",
-        defaults={"gamma": 10.0}, d_extra=_r1),
+        params=R1, d_extra=_r1),
     "weight_clipping": Remedy(
         doc="clip D weights to [-c, c] (Arjovsky et al. 2017); conflicts with the other Lipschitz constraints "
             "gradient_penalty (which replaces clipping) and spectral_norm (clipping the unnormalised weight)",
-        defaults={"c": 0.01}, after_d=_clip, conflicts=("gradient_penalty", "spectral_norm")),
+        params=Clip, after_d=_clip, conflicts=("gradient_penalty", "spectral_norm")),
 }

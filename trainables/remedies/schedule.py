@@ -1,24 +1,40 @@
-"""Optimiser-setting remedies: two-timescale learning rates and critic steps per G step."""
+"""Optimiser-setting remedies: two-timescale learning rates and critic steps per G step.
+
+Their `train` hooks run when the trial config is resolved, so the config shows the effective settings; a
+spec that also sets the same `train.*` key is refused (trainables.config)."""
 from __future__ import annotations
 
 from typing import Any
 
-from trainables.remedies import Params, Remedy
+from pydantic import Field
+
+from trainables.hooks import Remedy, params
 
 
-def _ttur(train: dict[str, Any], p: Params) -> dict[str, Any]:
+@params
+class TTUR:
+    lr_d: float = Field(4e-4, gt=0.0)
+    lr_g: float = Field(1e-4, gt=0.0)
+
+
+@params
+class NCritic:
+    n: int = Field(5, ge=1, le=100)
+
+
+def _ttur(cfg: Any, p: TTUR, train: Any) -> Any:
     """Separate D and G learning rates (Heusel et al. 2017)."""
-    return {**train, "lr_d": float(p["lr_d"]), "lr_g": float(p["lr_g"])}
+    return train.model_copy(update={"lr_d": p.lr_d, "lr_g": p.lr_g})
 
 
-def _n_critic(train: dict[str, Any], p: Params) -> dict[str, Any]:
+def _n_critic(cfg: Any, p: NCritic, train: Any) -> Any:
     """n D updates per G update (Arjovsky et al. 2017)."""
-    return {**train, "n_critic": int(p["n"])}
+    return train.model_copy(update={"n_critic": p.n})
 
 
 REMEDIES: dict[str, Remedy] = {
     "two_timescale": Remedy(doc="two-timescale update rule, lr_d 4e-4 and lr_g 1e-4 (Heusel et al. 2017)",
-                            defaults={"lr_d": 4e-4, "lr_g": 1e-4}, optim=_ttur),
+                            params=TTUR, train=_ttur, sets=("lr_d", "lr_g")),
     "n_critic": Remedy(doc="n D steps per G step, 5 in WGAN and WGAN-GP (Arjovsky et al. 2017)",
-                       defaults={"n": 5}, optim=_n_critic),
+                       params=NCritic, train=_n_critic, sets=("n_critic",)),
 }

@@ -7,10 +7,16 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from trainables.remedies import Params, Remedy
-from trainables.remedies.objectives import d_inputs
+from pydantic import Field
+
+from trainables.hooks import DFn, Logs, Remedy, StepContext, d_view, params
 
 _TINY = 1e-16  # inside sqrt: keeps d sqrt(v)/dv finite where a gradient is exactly 0 (unused maxout pieces)
+
+
+@params
+class Unroll:
+    k: int = Field(5, ge=0, le=100)  # look-ahead D steps
 
 
 def _update(opt: torch.optim.Optimizer, q: Tensor, theta: Tensor, g: Tensor, st: dict) -> Tensor:
@@ -34,20 +40,20 @@ def _update(opt: torch.optim.Optimizer, q: Tensor, theta: Tensor, g: Tensor, st:
     return theta - lr * g
 
 
-def _unrolled_critic(ctx, real: Tensor, fake: Tensor, p: Params) -> tuple[Callable[[Tensor], Tensor], dict]:
+def _unrolled_critic(ctx: StepContext, p: Unroll, real: Tensor, fake: Tensor) -> tuple[DFn, Logs]:
     """D after k look-ahead steps of its base loss on this real/fake batch; G's graph runs through all k.
 
     Cost for G: k D forward/backward passes with create_graph, then one forward and the backward through them.
     D's own parameters and buffers are untouched: the look-ahead works on copies.
     """
-    k = int(p["k"])
+    k = p.k
     if k <= 0:
         return ctx.d, {}
     names, params = zip(*ctx.d.named_parameters())
     buffers = {n: b.clone() for n, b in ctx.d.named_buffers()}  # BN stats, spectral-norm vectors
     theta = [q.detach().requires_grad_(True) for q in params]  # D is frozen during the G step: copies that track grad
     states: list[dict] = [{} for _ in params]
-    real_in, fake_in = d_inputs(ctx, real).detach(), d_inputs(ctx, fake)  # fake keeps G's graph
+    real_in, fake_in = d_view(ctx, real).detach(), d_view(ctx, fake)  # fake keeps G's graph
 
     def critic(ws: list[Tensor]) -> Callable[[Tensor], Tensor]:
         return lambda x: functional_call(ctx.d, {**dict(zip(names, ws)), **buffers}, (x,))
@@ -66,5 +72,5 @@ REMEDIES: dict[str, Remedy] = {
     "unrolled": Remedy(
         doc="G's loss against D after k differentiable look-ahead steps of D's optimiser on the base D loss, "
             "D takes its normal step (Metz et al. 2017); not with feature_matching, which ignores D's output",
-        defaults={"k": 5}, g_critic=_unrolled_critic, conflicts=("feature_matching",)),
+        params=Unroll, g_critic=_unrolled_critic, conflicts=("feature_matching",)),
 }

@@ -1,0 +1,137 @@
+"""The remedy protocol and the step context it acts on: one module, every hook typed, the context first.
+
+A remedy is a frozen record of optional hooks at fixed points of the shared step (trainables.step) and a
+parameter record type (`params`): a frozen, validated dataclass whose fields are the remedy's keyword
+arguments with their canonical defaults. Build-time hooks take the trial config as their context; step-time
+hooks take the StepContext. `d_view` is the one definition of what D sees.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+import torch
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from trainables.config import TrainConfig, TrialConfig
+    from trainables.losses import Loss
+    from trainables.models import Discriminator
+
+Logs = dict[str, float]
+DFn = Callable[[Tensor], Tensor]  # (B, *shape) -> (B,) D logits
+
+# The parameter record of a remedy: `@params class P: rate: float = 0.05` -> P(rate=0.1), validated, frozen.
+params = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False, strict=False))
+
+
+@params
+class NoParams:
+    """A remedy without parameters."""
+
+
+@dataclass
+class StepContext:
+    """Everything one training step touches: nets, optimisers, loss, remedies and the trial's RNG."""
+
+    g: nn.Module
+    d: Discriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    loss: Loss
+    remedies: list[tuple[str, Remedy, Any]]  # (name, remedy, its parameter record), in spec order
+    nz: int
+    n_critic: int
+    gen: torch.Generator
+    device: torch.device
+    progress: float = 0.0  # fraction of training done, for annealed remedies
+    training: bool = True  # False while evaluating: stochastic input hooks (instance noise) are off
+    counts: dict[str, int] = field(default_factory=lambda: {"d_steps": 0, "g_steps": 0})
+
+    def z(self, n: int) -> Tensor:
+        """Latent batch z ~ N(0, I). (n, nz)"""
+        return torch.randn(n, self.nz, generator=self.gen, device=self.device)
+
+    def hooks(self, point: str) -> list[tuple[Callable[..., Any], Any]]:
+        """(hook, params) of every remedy that has a hook at `point`, in spec order."""
+        return [(getattr(r, point), p) for _, r, p in self.remedies if getattr(r, point) is not None]
+
+
+class InputsHook(Protocol):
+    def __call__(self, ctx: StepContext, p: Any, x: Tensor) -> Tensor: ...
+
+
+class TargetsHook(Protocol):
+    def __call__(self, ctx: StepContext, p: Any, rt: Tensor, ft: Tensor) -> tuple[Tensor, Tensor, Logs]: ...
+
+
+class DExtraHook(Protocol):
+    def __call__(self, ctx: StepContext, p: Any, real: Tensor, fake: Tensor) -> tuple[Tensor, Logs]: ...
+
+
+class AfterDHook(Protocol):
+    def __call__(self, ctx: StepContext, p: Any) -> Logs: ...
+
+
+class GCriticHook(Protocol):
+    def __call__(self, ctx: StepContext, p: Any, real: Tensor, fake: Tensor) -> tuple[DFn, Logs]: ...
+
+
+class GLossHook(Protocol):
+    def __call__(self, ctx: StepContext, p: Any, real: Tensor, fake: Tensor, d_fn: DFn) -> tuple[Tensor, Logs]: ...
+
+
+class ModelHook(Protocol):
+    def __call__(self, cfg: TrialConfig, p: Any, kwargs: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class WrapDHook(Protocol):
+    def __call__(self, cfg: TrialConfig, p: Any, d: Discriminator) -> Discriminator: ...
+
+
+class TrainHook(Protocol):
+    def __call__(self, cfg: TrialConfig, p: Any, train: TrainConfig) -> TrainConfig: ...
+
+
+# Hook points at which only one remedy may act: a second one would silently shadow the first.
+EXCLUSIVE_HOOKS = ("g_critic", "g_loss")
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """Hooks (all optional), called by the step in this order; `params` is the parameter record type.
+
+    model(cfg, p, model_kwargs) -> model_kwargs    build time, before the nets exist (packing)
+    wrap_d(cfg, p, d) -> d                         build time, on the Discriminator (spectral norm, minibatch heads)
+    train(cfg, p, train) -> train                  at resolution: the effective optimiser settings (TTUR, n_critic)
+    inputs(ctx, p, x) -> x                         every D input, real or fake, D and G steps, probes (d_view)
+    targets(ctx, p, rt, ft) -> (rt, ft, logs)      D's BCE/LS targets (label flipping, smoothing)
+    d_extra(ctx, p, real, fake) -> (term, logs)    added to D's loss (gradient penalty, R1); inputs as D saw them
+    after_d(ctx, p) -> logs                        after each D update (weight clipping)
+    g_critic(ctx, p, real, fake) -> (d_fn, logs)   the D that G's loss is taken against (unrolled); exclusive
+    g_loss(ctx, p, real, fake, d_fn) -> (loss, logs)  replaces G's loss (feature matching); exclusive
+    """
+
+    doc: str
+    params: type = NoParams
+    model: ModelHook | None = None
+    wrap_d: WrapDHook | None = None
+    train: TrainHook | None = None
+    inputs: InputsHook | None = None
+    targets: TargetsHook | None = None
+    d_extra: DExtraHook | None = None
+    after_d: AfterDHook | None = None
+    g_critic: GCriticHook | None = None
+    g_loss: GLossHook | None = None
+    needs_targets: bool = False  # only meaningful with a loss that uses targets (BCE, least squares)
+    conflicts: tuple[str, ...] = ()  # remedies it cannot be combined with
+    sets: tuple[str, ...] = ()  # train.* keys its `train` hook sets: a spec may not set them too
+
+
+def d_view(ctx: StepContext, x: Tensor) -> Tensor:
+    """x as D sees it: every remedy's `inputs` hook in spec order (packing, instance noise while training)."""
+    for hook, p in ctx.hooks("inputs"):
+        x = hook(ctx, p, x)
+    return x

@@ -1,0 +1,56 @@
+"""The MLflow schema: every tag, param prefix, metric name and outcome value the platform writes or reads.
+
+One module for the writer (trainables/tune.py, study/tracking.py), the readers (study/report.py, the report
+notebooks) and the tests. Plain constants: importing it imports neither MLflow nor Ray.
+"""
+from __future__ import annotations
+
+# ---- tags
+ROLE = "gan_study.role"  # "study" on the parent run, "trial" on each child run
+ROLE_STUDY, ROLE_TRIAL = "study", "trial"
+OUTCOME = "gan_study.outcome"  # a trial's outcome (OUTCOMES)
+ERROR = "gan_study.error"  # the traceback or message of a failed or diverged trial
+CONFIG_KEY = "gan_study.config_key"  # the trial's searched values: seeds of one configuration share it
+STUDY = "gan_study.study"  # the study's name (parent run)
+SEARCH_KEYS = "gan_study.search_keys"  # JSON list of the searched keys (parent run)
+QUICK = "gan_study.quick"  # "True" when the study ran its quick block (parent run)
+TRIAL_ID = "ray.trial_id"
+NODE_ID = "ray.node_id"
+PARENT = "mlflow.parentRunId"
+
+# ---- params: the resolved trial config flattened to dotted keys ("train.lr", "remedies.label_flip.rate"),
+# plus the searched values as the spec wrote them ("search.<key>", e.g. search.remedies = "label_flip+packing")
+SEARCH_PARAM = "search."
+DATA_INFO_PARAM = "data_info."
+CLASSIFIER_PARAM = "classifier."
+SEED_PARAM = "seed"
+EPOCHS_PARAM = "train.epochs"
+
+# ---- per-epoch metrics of a trial (step = epoch), beside the eval/, loss/, d/, grad/, compute/, time/,
+# remedy/ namespaces
+EPOCHS_SURVIVED = "epochs_survived"
+COLLAPSED = "collapsed"
+COLLAPSE_EPOCH = "collapse_epoch"
+NEVER_DIVERSE = "never_diverse"
+DIVERGED = "diverged"
+OBJECTIVE = "objective"
+DIVERSITY = "eval/diversity"
+MODES_COVERED = "eval/modes_covered"
+KL_TO_UNIFORM = "eval/kl_to_uniform"
+
+# ---- outcomes (tag OUTCOME)
+RUNNING = "running"
+COLLAPSED_OUTCOME = "collapsed"  # collapse confirmed (the event of the survival statistics)
+CENSORED = "censored"  # no collapse within the epochs run
+NEVER_DIVERSE_OUTCOME = "never_diverse"  # never became diverse: no collapse can be judged
+DIVERGED_OUTCOME = "diverged"  # a loss became NaN or infinite
+STOPPED = "stopped"  # ended early by a scheduler (ASHA) before its last epoch
+FAILED = "failed"  # raised an error
+OUTCOMES = (RUNNING, COLLAPSED_OUTCOME, CENSORED, NEVER_DIVERSE_OUTCOME, DIVERGED_OUTCOME, STOPPED, FAILED)
+
+# ---- artifacts
+SAMPLES_DIR = "samples"
+D_SURFACE_DIR = "d_surface"
+SPEC_DIR = "spec"
+RESOLVED_SPEC = "spec/resolved.yaml"
+SUMMARY_TXT, SUMMARY_CSV = "summary.txt", "summary.csv"
