@@ -24,8 +24,16 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/trainable_overhead.py
 
-notebooks: $(STAMP)
-	$(PY) reports/_build_notebooks.py
+notebooks: $(STAMP)  ## regenerate reports/*.ipynb from their jupytext sources reports/*.py
+	$(PY) reports/build.py
+
+.PHONY: notebooks-check
+notebooks-check: $(STAMP)  ## fail when a committed notebook differs from what its source builds
+	$(PY) reports/build.py --check
+
+.PHONY: notebooks-lint
+notebooks-lint: $(STAMP)  ## ruff on the notebook sources and their shared setup
+	$(PY) -m ruff check reports/*.py study/notebook.py
 
 clean:
 	rm -rf $(VENV) .studies

@@ -55,7 +55,8 @@ def through_tune(cfg: dict, tmp: Path) -> tuple[list[float], float]:
         search_keys=[]), {"cpu": 1})
     t0 = time.perf_counter()
     grid = tune.Tuner(trainable, param_space={}, run_config=tune.RunConfig(
-        storage_path=str(tmp / "ray"), verbose=0, checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=4))).fit()
+        storage_path=str(tmp / "ray"), verbose=0,
+        checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=4))).fit()
     wall = time.perf_counter() - t0
     df = grid[0].metrics_dataframe
     ray.shutdown()
@@ -81,8 +82,10 @@ def main() -> None:
     lines = [
         "| measure | plain GANRun loop | Ray Tune GANTrainable | ratio |",
         "|---|---|---|---|",
-        f"| median epoch (s), {args.rounds} x {args.epochs} epochs | {med_plain:.3f} | {med_tune:.3f} | {med_tune / med_plain:.3f} |",
-        f"| total of epochs (s) | {sum(plain_times):.2f} | {sum(tune_times):.2f} | {sum(tune_times) / sum(plain_times):.3f} |",
+        f"| median epoch (s), {args.rounds} x {args.epochs} epochs | {med_plain:.3f} | {med_tune:.3f} "
+        f"| {med_tune / med_plain:.3f} |",
+        f"| total of epochs (s) | {sum(plain_times):.2f} | {sum(tune_times):.2f} "
+        f"| {sum(tune_times) / sum(plain_times):.3f} |",
         f"| Tune wall incl. Ray start-up and actor set-up (s) | | {wall:.2f} | |",
     ]
     publish(lines, "trainable_overhead.md")

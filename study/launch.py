@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -12,18 +11,16 @@ from typing import Any
 
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # before Ray reads it
 
-import optuna  # noqa: E402
-import ray  # noqa: E402
+import ray
 import torch
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import Repeater
-from ray.tune.search.optuna import OptunaSearch
 
 from study import tracking
 from study.schema import Spec
-from study.space import SearchSpace, TrialBuilder
+from study.searcher import searcher
+from study.space import TrialBuilder
 from study.spec import SpecError
 from trainables.config import deep_merge, resolve
 from trainables.tune import GANTrainable
@@ -112,38 +109,6 @@ def _write_text(path: str, text: str) -> None:
         f.write(text.encode())
 
 
-class SeedRepeater(Repeater):
-    """Tune's Repeater (each configuration once per seed) that also saves its own groups, so that a
-    restored study keeps reporting finished seeds to the right Optuna trial (Repeater.save keeps only Optuna)."""
-
-    def save(self, checkpoint_path: str) -> None:
-        inner = checkpoint_path + ".optuna"
-        self.searcher.save(inner)
-        with open(inner, "rb") as f:
-            blob = f.read()
-        os.remove(inner)
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump({"repeater": self.get_state(), "optuna": blob}, f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            state = pickle.load(f)
-        inner = checkpoint_path + ".optuna"
-        with open(inner, "wb") as f:
-            f.write(state["optuna"])
-        self.searcher.restore(inner)
-        os.remove(inner)
-        self.set_state(state["repeater"])
-
-
-def _searcher(spec: Spec) -> Repeater:
-    sampler = optuna.samplers.TPESampler(seed=spec.sampler_seed, multivariate=True, group=True, constant_liar=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    search = OptunaSearch(space=SearchSpace(spec), metric=spec.objective.metric, mode=spec.objective.mode,
-                          sampler=sampler, study_name=f"{spec.name}-{int(time.time())}")
-    return SeedRepeater(search, repeat=len(spec.seed_list), set_index=True)
-
-
 def _scheduler(spec: Spec):
     if spec.scheduler.name == "asha":
         return ASHAScheduler(time_attr="training_iteration", metric=spec.objective.metric, mode=spec.objective.mode,
@@ -179,7 +144,8 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
     """Run (or resume) the study; returns the process exit code."""
     tracking.quiet()
     info = prepare_data(spec)
-    print(f"data: {json.dumps(info['data'], default=str)}; mode classifier: {json.dumps(info['classifier'], default=str)}")
+    print(f"data: {json.dumps(info['data'], default=str)}; "
+          f"mode classifier: {json.dumps(info['classifier'], default=str)}")
     uri = tracking.resolve_uri(args.tracking_uri or spec.tracking.uri)
     key = spec.name + ("-quick" if args.quick else "")
     storage = storage_root(args, spec, key)
@@ -194,10 +160,11 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
         tuner, parent, run_dir = _restore(spec, storage, client, uri, exp_id)
     else:
         run_name = time.strftime("%Y%m%d-%H%M%S")
-        parent = tracking.start_parent(client, exp_id, spec, spec_path, f"{key}-{run_name}", sorted(spec.search), args.quick)
+        parent = tracking.start_parent(client, exp_id, spec, spec_path, f"{key}-{run_name}", sorted(spec.search),
+                                       args.quick)
         run_dir = f"{storage}/{run_name}"
         _write_text(_state_file(storage), json.dumps({"run_name": run_name, "parent_run_id": parent}))
-        tune_cfg = tune.TuneConfig(search_alg=_searcher(spec), scheduler=_scheduler(spec),
+        tune_cfg = tune.TuneConfig(search_alg=searcher(spec), scheduler=_scheduler(spec),
                                    num_samples=n_cfg * len(spec.seed_list), max_concurrent_trials=spec.max_concurrent,
                                    trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True)
         tuner = tune.Tuner(_trainable(spec, uri, exp_id, parent), tune_config=tune_cfg,
@@ -207,7 +174,8 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
     done = [r for r in results if r.error or (r.metrics or {}).get("done")]
     if len(done) < n_cfg * len(spec.seed_list):
         print(f"\nStudy interrupted: {len(done)} of {n_cfg * len(spec.seed_list)} trials finished. Continue with:\n"
-              f"  python -m study.run {' '.join(sys.argv[1:] if argv_is_ours() else [str(spec_path)])} --resume", flush=True)
+              f"  python -m study.run {' '.join(sys.argv[1:] if argv_is_ours() else [str(spec_path)])} --resume",
+              flush=True)
         return 130
     return _finish(client, uri, spec, parent, results)
 

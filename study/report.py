@@ -11,20 +11,28 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import mlflow
-import numpy as np
 import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
 
-from trainables import names
-
 from study.plots import metric_history, plot_metric_curves, plot_survival  # noqa: F401  (the report API)
-from study.survival import (EVENT_OUTCOME, EXCLUDED_OUTCOME, fmt_time, groups, kaplan_meier,  # noqa: F401
-                            km_quantile, survival_data)
+from study.survival import (  # noqa: F401
+    COLLAPSE,
+    DIVERGENCE,
+    EVENT_OUTCOME,
+    EXCLUDED_OUTCOME,
+    cumulative_incidence,
+    fmt_time,
+    groups,
+    kaplan_meier,
+    km_quantile,
+    survival_data,
+)
+from trainables import names
 
 TRIAL_COLUMNS = ["run_id", "outcome", "seed"]
 TAIL_COLUMNS = ["train.epochs", "collapse_epoch", "epochs_survived", "collapsed",
@@ -34,8 +42,9 @@ HELPER_COLUMNS = ["final_diversity_mean", "final_diversity_sd", "collapse_fracti
                   "final_modes_covered_mean", "final_modes_covered_sd",
                   "modes_covered_mean", "modes_covered_sd", "kl_mean", "kl_sd"]
 METRIC_COLUMNS = {"collapse_epoch": names.COLLAPSE_EPOCH, "epochs_survived": names.EPOCHS_SURVIVED,
+                  "censor_epoch": names.CENSOR_EPOCH, "diverge_epoch": names.DIVERGE_EPOCH,
                   "collapsed": names.COLLAPSED, "final_diversity": names.DIVERSITY,
-                  "final_modes_covered": names.MODES_COVERED}
+                  "final_quality": names.HQ_FRACTION, "final_modes_covered": names.MODES_COVERED}
 
 
 # ---------------------------------------------------------------- loading
@@ -127,23 +136,29 @@ def _trial_frame(runs: pd.DataFrame, keys: list[str], params: Sequence[str] = ()
 
 
 def _summary_row(rows: pd.DataFrame) -> dict:
-    """Counts, Kaplan-Meier median and quartiles of collapse epoch, final diversity of one configuration."""
+    """Counts, Kaplan-Meier median and quartiles of the collapse epoch, the cumulative incidence of collapse and
+    of divergence (competing events), final diversity and quality of one configuration."""
     surv = survival_data(rows)
     censor_at = float(surv["time"].max()) if len(surv) else float("nan")
     quant = {q: km_quantile(surv["time"], surv["event"], q) for q in (0.25, 0.5, 0.75)}
+    cif = cumulative_incidence(surv["time"], surv["cause"]).iloc[-1]
+    quality = rows["final_quality"].dropna() if "final_quality" in rows else pd.Series(dtype=float)
     div = rows["final_diversity"].dropna()
     mean = float(div.mean()) if len(div) else float("nan")
     sd = float(div.std(ddof=1)) if len(div) > 1 else (0.0 if len(div) else float("nan"))
     no_data = surv.empty
     return {
         "seeds": len(rows),
-        "collapsed": int(surv["event"].sum()),
+        "collapsed": int((surv["cause"] == COLLAPSE).sum()),
         "never_diverse": int((rows["outcome"] == EXCLUDED_OUTCOME).sum()),
-        "diverged": int((rows["outcome"] == names.DIVERGED_OUTCOME).sum()),
+        "diverged": int((surv["cause"] == DIVERGENCE).sum()),  # before any collapse: a competing event
         "median_collapse_epoch": "n/a" if no_data else fmt_time(quant[0.5], censor_at),
-        "spread": "n/a" if no_data else
+        "quartiles": "n/a" if no_data else
         f"{fmt_time(quant[0.25], censor_at)}-{fmt_time(quant[0.75], censor_at)}",
+        "collapse_incidence": "n/a" if no_data else f"{cif['collapse']:.2f}",
+        "divergence_incidence": "n/a" if no_data else f"{cif['divergence']:.2f}",
         "mean_final_diversity": "n/a" if math.isnan(mean) else f"{mean:.3f} ± {sd:.3f}",
+        "mean_final_quality": f"{quality.mean():.3f}" if len(quality) else "n/a",
         "final_diversity_mean": mean,
         "final_diversity_sd": sd,
     }
@@ -154,7 +169,8 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     keys = [k for k in df.attrs.get("search_keys", []) if k in df.columns]
     rows = [dict(zip(keys, values)) | _summary_row(group) for values, group in groups(df, keys)]
     table = pd.DataFrame(rows, columns=keys + ["seeds", "collapsed", "never_diverse", "diverged",
-                                               "median_collapse_epoch", "spread", "mean_final_diversity",
+                                               "median_collapse_epoch", "quartiles", "collapse_incidence",
+                                               "divergence_incidence", "mean_final_diversity", "mean_final_quality",
                                                "final_diversity_mean", "final_diversity_sd"])
     if keys and len(table):
         table = table.sort_values(keys, na_position="last", kind="stable")
@@ -185,7 +201,7 @@ def study_spec(parent_run_id: str, client: MlflowClient | None = None) -> dict |
         with tempfile.TemporaryDirectory() as tmp:
             path = client.download_artifacts(parent_run_id, names.RESOLVED_SPEC, tmp)
             spec = yaml.safe_load(Path(path).read_text())
-    except Exception:  # noqa: BLE001 - a missing or unreachable artifact store: fall back on the params
+    except Exception:
         return None
     return spec if isinstance(spec, dict) else None
 
@@ -243,13 +259,16 @@ def comparison_table(df: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.
             "configs": configs, "trials": base["seeds"], "collapsed": base["collapsed"],
             "collapse_rate": f"{base['collapsed']}/{kept}" + (f" ({base['collapsed'] / kept:.0%})" if kept else ""),
             "never_diverse": base["never_diverse"], "diverged": base["diverged"],
-            "median_epochs_survived": base["median_collapse_epoch"], "quartiles": base["spread"],
+            "median_collapse_epoch": base["median_collapse_epoch"], "quartiles": base["quartiles"],
+            "collapse_incidence": base["collapse_incidence"], "divergence_incidence": base["divergence_incidence"],
+            "final_quality": base["mean_final_quality"],
             "final_diversity": div_text, "final_modes_covered": modes_text,
             "collapse_fraction": base["collapsed"] / kept if kept else math.nan,
             "final_diversity_mean": div_mean, "final_diversity_sd": div_sd,
             "final_modes_covered_mean": modes_mean, "final_modes_covered_sd": modes_sd})
     columns = keys + ["configs", "trials", "collapsed", "collapse_rate", "never_diverse", "diverged",
-                      "median_epochs_survived", "quartiles", "final_diversity", "final_modes_covered"] + HELPER_COLUMNS
+                      "median_collapse_epoch", "quartiles", "collapse_incidence", "divergence_incidence",
+                      "final_diversity", "final_quality", "final_modes_covered"] + HELPER_COLUMNS
     table = pd.DataFrame(rows, columns=columns)
     if keys and len(table):
         table = table.sort_values(keys, na_position="last", kind="stable")
@@ -268,7 +287,8 @@ def settings_table(df: pd.DataFrame, keys: Sequence[str], columns: Sequence[str]
         return "/".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in dict.fromkeys(values))
 
     present = [c for c in columns if c in df.columns and c not in keys]
-    rows = [dict(zip(keys, values)) | {c: describe(group[c]) for c in present} for values, group in groups(df, list(keys))]
+    rows = [dict(zip(keys, values)) | {c: describe(group[c]) for c in present}
+            for values, group in groups(df, list(keys))]
     table = pd.DataFrame(rows, columns=list(keys) + present)
     return table.sort_values(list(keys), kind="stable").reset_index(drop=True) if keys and len(table) else table
 

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):  # run as a script (`ray submit CLUSTER study/run.py -- SPEC`)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from study.spec import SpecError, load_spec, n_configurations  # noqa: E402
+from study.spec import SpecError, load_spec, n_configurations
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -27,7 +27,7 @@ class Distribution(Strict):
     step: float | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "Distribution":
+    def _one(self) -> Distribution:
         kinds = [k for k in ("grid", "choice", "uniform", "loguniform", "int") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(f"expected exactly one of grid, choice, uniform, loguniform, int; got {kinds or 'none'}")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from study.schema import Distribution, Spec
 from trainables.config import TrialConfig, deep_merge, resolve, unflatten
@@ -55,7 +56,7 @@ class SearchSpace:
         self.grid = [dict(zip(self.grid_keys, combo)) for combo in itertools.product(*sizes)]
         self.dists = {k: d for k, d in spec.search.items() if d.kind != "grid"}
         self.search = dict(spec.search)
-        self.fixed_remedies = set((spec.fixed.get(REMEDIES_KEY) or {}))
+        self.fixed_remedies = set(spec.fixed.get(REMEDIES_KEY) or {})
 
     def __call__(self, trial: Any) -> dict[str, Any] | None:
         point = dict(self.grid[trial.number % len(self.grid)]) if self.grid else {}
@@ -76,11 +77,12 @@ class SearchSpace:
 def _suggest(trial: Any, key: str, dist: Distribution) -> Any:
     if dist.kind == "choice":
         return trial.suggest_categorical(key, list(range(len(dist.values))))
+    low, high = dist.values
     if dist.kind == "uniform":
-        return trial.suggest_float(key, *dist.uniform, step=dist.step)
+        return trial.suggest_float(key, low, high, step=dist.step)
     if dist.kind == "loguniform":
-        return trial.suggest_float(key, *dist.loguniform, log=True)
-    return trial.suggest_int(key, *dist.int, step=int(dist.step or 1))
+        return trial.suggest_float(key, low, high, log=True)
+    return trial.suggest_int(key, int(low), int(high), step=int(dist.step or 1))
 
 
 def decode(search: Mapping[str, Distribution], sampled: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,7 +100,7 @@ def overrides(values: Mapping[str, Any]) -> dict[str, Any]:
     """Decoded search values -> a nested trial-config layer (a remedy set adds its remedies with defaults)."""
     flat = {k: v for k, v in values.items() if k != REMEDIES_KEY}
     layer = unflatten(flat)
-    chosen = {name: {} for name in parse_remedy_set(values.get(REMEDIES_KEY))}
+    chosen: dict[str, Any] = {name: {} for name in parse_remedy_set(values.get(REMEDIES_KEY))}
     return deep_merge({REMEDIES_KEY: chosen}, layer) if chosen else layer
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from study.schema import Distribution, Spec
 from study.space import CATEGORICAL, REMEDIES_KEY, conditional_remedy, format_value, overrides, parse_remedy_set
 from trainables.config import ModelConfig, TrialConfig, deep_merge, resolve, unflatten
-from trainables.remedies import REMEDIES
+from trainables.remedies import REMEDIES, param_type
 
 TOP_LEVEL = set(Spec.model_fields)
 _TYPES = {
@@ -152,7 +153,7 @@ def _check_entry(spec: Spec, key: str, dist: Distribution) -> None:
         raise SpecError(f"{where}: not a trial-config key (e.g. train.lr, remedies.label_flip.rate, variant)")
     if dist.kind in ("uniform", "loguniform") and kind is int:
         raise SpecError(f"{where}: {key} is an integer; search it with int: [low, high] or a grid/choice")
-    active = {REMEDIES_KEY: {remedy: {}}} if remedy else {}
+    active: dict[str, Any] = {REMEDIES_KEY: {remedy: {}}} if remedy else {}
     for value in dist.values:
         _resolve_or_raise(f"{where} = {format_value(key, value)} -> ", spec.fixed, active, overrides({key: value}))
 
@@ -178,8 +179,8 @@ def field_kind(key: str) -> type | None:
             return dict
         if len(parts) != 3 or parts[1] not in REMEDIES:
             return None
-        fields = REMEDIES[parts[1]].params.__dataclass_fields__
-        return _plain(fields[parts[2]].type) if parts[2] in fields else None
+        annotation = param_type(parts[1], parts[2])
+        return None if annotation is None else _plain(annotation)
     model: Any = TrialConfig
     for i, part in enumerate(parts):
         fields = getattr(model, "model_fields", {})

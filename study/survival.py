@@ -1,6 +1,9 @@
-"""Right-censored collapse times: Kaplan-Meier estimates and quantiles, and grouping trials by configuration.
+"""Right-censored collapse times with divergence as a competing event (docs/collapse.md).
 
-A trial that did not collapse is counted at the epochs it survived ("70+"), never as a collapse at 70.
+A trial that did not collapse is censored at the last epoch at which a collapse could still have been
+confirmed ("69+" with patience 2 over 70 epochs), never counted as a collapse. A divergence before any
+collapse is its own event: Kaplan-Meier gives the collapse-free survival with it censored (cause-specific),
+and the Aalen-Johansen estimator gives the cumulative incidence of each event, collapse and divergence.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import pandas as pd
 from trainables import names
 
 EVENT_OUTCOME = names.COLLAPSED_OUTCOME
-EXCLUDED_OUTCOME = names.NEVER_DIVERSE_OUTCOME  # never reached the threshold: no collapse time to estimate
+EXCLUDED_OUTCOME = names.NEVER_DIVERSE_OUTCOME  # never diverse: no collapse time to estimate
+CENSORED, COLLAPSE, DIVERGENCE = 0, 1, 2  # the event codes of `survival_data`
 
 
 def groups(df: pd.DataFrame, keys: list[str]):
@@ -26,12 +30,38 @@ def groups(df: pd.DataFrame, keys: list[str]):
     return [((k if isinstance(k, tuple) else (k,)), g) for k, g in grouped]
 
 
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    return df[name] if name in df else pd.Series(np.nan, index=df.index)
+
+
 def survival_data(df: pd.DataFrame) -> pd.DataFrame:
-    """Time and event per trial, never_diverse trials left out; censored trials at epochs_survived."""
+    """Time, event (collapse, True/False) and cause (0 censored, 1 collapse, 2 divergence before collapse) per
+    trial; never-diverse trials left out. Collapses at their epoch, divergences at theirs, the rest censored at
+    `censor_epoch` (the last confirmable collapse epoch), else at the epochs survived."""
     kept = df[df["outcome"] != EXCLUDED_OUTCOME]
-    event = (kept["outcome"] == EVENT_OUTCOME) & kept["collapse_epoch"].notna()
-    time = kept["collapse_epoch"].where(event, kept["epochs_survived"])
-    return pd.DataFrame({"time": time.astype(float), "event": event.astype(bool)}, index=kept.index)
+    collapse = (kept["outcome"] == EVENT_OUTCOME) & kept["collapse_epoch"].notna()
+    diverged = ~collapse & (_column(kept, "diverge_epoch").notna() | (kept["outcome"] == names.DIVERGED_OUTCOME))
+    diverge_at = _column(kept, "diverge_epoch").fillna(kept["epochs_survived"])
+    censored_at = _column(kept, "censor_epoch").fillna(kept["epochs_survived"])
+    time = kept["collapse_epoch"].where(collapse, diverge_at.where(diverged, censored_at))
+    cause = np.where(collapse, COLLAPSE, np.where(diverged, DIVERGENCE, CENSORED))
+    return pd.DataFrame({"time": time.astype(float), "event": collapse.astype(bool), "cause": cause},
+                        index=kept.index)
+
+
+def cumulative_incidence(times, causes) -> pd.DataFrame:
+    """Aalen-Johansen cumulative incidence of collapse and of divergence (competing events; Aalen and Johansen
+    1978): rows t = 0 and every distinct event or censoring time; `collapse` and `divergence` hold each event's
+    incidence just after t, `free` the probability of neither (the all-cause Kaplan-Meier)."""
+    t_all, c_all = np.asarray(times, dtype=float), np.asarray(causes, dtype=int)
+    rows, free, inc = [(0.0, int(len(t_all)), 0.0, 0.0, 1.0)], 1.0, {COLLAPSE: 0.0, DIVERGENCE: 0.0}
+    for t in np.unique(t_all[t_all > 0]):
+        at_risk = int((t_all >= t).sum())
+        for cause in (COLLAPSE, DIVERGENCE):
+            inc[cause] += free * int(((t_all == t) & (c_all == cause)).sum()) / at_risk
+        free *= 1.0 - int(((t_all == t) & (c_all != CENSORED)).sum()) / at_risk
+        rows.append((float(t), at_risk, inc[COLLAPSE], inc[DIVERGENCE], free))
+    return pd.DataFrame(rows, columns=["t", "at_risk", "collapse", "divergence", "free"])
 
 
 def kaplan_meier(times, events) -> pd.DataFrame:

@@ -12,7 +12,7 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """`ray.init(address="local")` keeps tests off any running cluster (STACK_NOTES.md)."""
+    """`ray.init(address="local")` keeps tests off any running cluster (docs/stack.md)."""
     import ray
 
     ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False,

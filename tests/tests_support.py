@@ -51,10 +51,22 @@ def child_runs(uri: str, experiment: str):
 
 
 def execute_notebook(uri: str, experiment: str, notebook: str = "label_noise.ipynb") -> str:
-    """Run reports/<notebook> headless against `uri`/`experiment`; the text of its outputs."""
+    """Run reports/<notebook> headless against `uri`/`experiment`; the text of its outputs.
+
+    First checks that the committed notebook is the one its jupytext source reports/<name>.py builds
+    (`make notebooks-check`). The kernel gets GAN_STUDY_TRACKING_URI / GAN_STUDY_EXPERIMENT in its own
+    environment (study.notebook.setup reads them), with cwd reports/; this process's environment is untouched.
+    """
+    import subprocess
+    import sys
+
+    check = subprocess.run([sys.executable, str(REPO / "reports" / "build.py"), "--check"],
+                           check=False, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
     nb = nbformat.read(REPO / "reports" / notebook, as_version=4)
-    os.environ.update(GAN_STUDY_TRACKING_URI=uri, GAN_STUDY_EXPERIMENT=experiment)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO / "reports")}}).execute()
+    env = {**os.environ, "GAN_STUDY_TRACKING_URI": uri, "GAN_STUDY_EXPERIMENT": experiment}
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(REPO / "reports")}}).execute(env=env)
     return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trainables.data import DATASETS
 from trainables.losses import LOSSES
-from trainables.metrics.registry import METRICS, metric_keys
+from trainables.metrics.collapse import check_sample_size
+from trainables.metrics.registry import METRICS, MODE_KEYS, metric_keys
 from trainables.models import MODELS
 from trainables.remedies import REMEDIES, check_combination, make_params
 
@@ -54,7 +56,8 @@ class ModelConfig(Frozen):
         allowed = set(inspect.signature(MODELS[self.name]).parameters) - {"data_shape", "pack", "unused"}
         for key in self.model_extra or {}:
             if key not in allowed:
-                raise ValueError(f"unknown argument {key!r} for model {self.name!r}; known: {', '.join(sorted(allowed))}")
+                raise ValueError(f"unknown argument {key!r} for model {self.name!r}; "
+                                 f"known: {', '.join(sorted(allowed))}")
         return self
 
     @property
@@ -106,8 +109,11 @@ class EvalConfig(Frozen):
 
 
 class CollapseConfig(Frozen):
-    metric: str = "eval/diversity"
-    threshold: float = 0.5
+    """The collapse verdict (docs/collapse.md): per-epoch states from spread and quality, then patience."""
+
+    metric: str = "eval/spread"  # share of modes held robustly by the high-quality samples
+    threshold: float = 0.5  # spread below it (direction "below") is the collapsed state
+    quality_floor: float = Field(0.5, ge=0.0, le=1.0)  # high-quality share needed to judge a mode metric's spread
     patience: int = Field(2, ge=1)
     warmup: int = Field(0, ge=0)
     direction: Literal["below", "above"] = "below"
@@ -163,7 +169,14 @@ class TrialConfig(Frozen):
     @model_validator(mode="after")
     def _combination(self) -> TrialConfig:
         check_combination(list(self.remedies), LOSSES[self.loss].uses_targets)
+        if self.collapse.metric in MODE_KEYS:
+            check_sample_size(self.eval.n_samples, DATASETS[self.data.name].n_modes, self.quality_floor)
         return self
+
+    @property
+    def quality_floor(self) -> float:
+        """The collapse verdict's quality floor: collapse.quality_floor for a mode metric, 0 for model-free ones."""
+        return self.collapse.quality_floor if self.collapse.metric in MODE_KEYS else 0.0
 
     def dump(self) -> dict[str, Any]:
         """The config as plain nested dicts and lists (remedy records as their fields)."""

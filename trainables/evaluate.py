@@ -7,7 +7,8 @@ data seed, so trials on the same data share one reference, and scored every `eva
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn

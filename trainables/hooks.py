@@ -7,8 +7,9 @@ hooks take the StepContext. `d_view` is the one definition of what D sees.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from pydantic import ConfigDict

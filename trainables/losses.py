@@ -1,8 +1,8 @@
 """GAN losses as pairs of plain functions of discriminator logits (shapes: logits (B,), targets (B,))."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

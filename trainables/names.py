@@ -31,10 +31,17 @@ EPOCHS_PARAM = "train.epochs"
 EPOCHS_SURVIVED = "epochs_survived"
 COLLAPSED = "collapsed"
 COLLAPSE_EPOCH = "collapse_epoch"
+CENSOR_EPOCH = "censor_epoch"  # no collapse: the last epoch at which one could still be confirmed
+DIVERGE_EPOCH = "diverge_epoch"  # the epoch in which a loss became NaN or infinite
+DIVERSE_EPOCHS = "diverse_epochs"
+STATE = "state"  # per-epoch state code: index into trainables.metrics.collapse.STATES
 NEVER_DIVERSE = "never_diverse"
 DIVERGED = "diverged"
 OBJECTIVE = "objective"
+EPOCHS_PLANNED = "epochs_planned"  # the run's planned epochs (a trial that ends before them was stopped early)
 DIVERSITY = "eval/diversity"
+HQ_FRACTION = "eval/hq_fraction"
+SPREAD = "eval/spread"
 MODES_COVERED = "eval/modes_covered"
 KL_TO_UNIFORM = "eval/kl_to_uniform"
 

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -16,7 +15,7 @@ from trainables.config import TrialConfig, resolve
 from trainables.data import load_dataset
 from trainables.evaluate import Evaluator, ModeScorer, eval_mode, generate, reported_keys
 from trainables.hooks import d_view
-from trainables.metrics.collapse import CollapseRule, collapse_status
+from trainables.metrics.collapse import STATE_CODE, CollapseRule, collapse_status, objective, states_of
 from trainables.metrics.registry import metric_of
 from trainables.step import Diverged, build_context, train_step
 
@@ -46,9 +45,13 @@ class GANRun:
             with self._d_seen() as d:
                 self.probes.remember(d)  # forgetting at epoch 1 = change from the initial D
         c = cfg.collapse
-        self.rule = CollapseRule(c.threshold, c.patience, c.warmup, c.direction)
-        self.epoch, self.history, self.compute_s = 0, [], 0.0
-        self.status: dict[str, Any] = collapse_status([], self.rule)
+        self.rule = CollapseRule(c.threshold, c.patience, c.warmup, c.direction, cfg.quality_floor)
+        self.epoch, self.compute_s = 0, 0.0
+        self.history: list[float] = []  # the collapse metric per evaluation
+        self.qualities: list[float] = []  # the high-quality share per evaluation
+        self.diverged_epoch: int | None = None
+        self.states: list[str] = []
+        self.status: dict[str, Any] = collapse_status([], self.rule, self.epochs)
         self.outcome = names.RUNNING
 
     @contextlib.contextmanager
@@ -67,7 +70,7 @@ class GANRun:
 
     @property
     def done(self) -> bool:
-        return self.outcome == names.DIVERGED_OUTCOME or self.epoch >= self.epochs
+        return self.diverged_epoch is not None or self.epoch >= self.epochs
 
     def _steps(self) -> int:
         train = self.config.train
@@ -99,7 +102,8 @@ class GANRun:
     def extended_due(self) -> bool:
         """Whether this epoch's evaluation includes the listed metrics: every `eval.extended_every` epochs,
         or always when the collapse metric is one of theirs."""
-        return (self.epoch + 1) % self.config.eval.extended_every == 0 or metric_of(self.config.collapse.metric) is not None
+        return ((self.epoch + 1) % self.config.eval.extended_every == 0
+                or metric_of(self.config.collapse.metric) is not None)
 
     def evaluate(self, extended: bool | None = None) -> dict[str, float]:
         """Mode metrics of G on the fixed latent batch; when extended (default: `extended_due()`), also the
@@ -114,10 +118,12 @@ class GANRun:
         t0 = time.perf_counter()
         try:
             metrics = self.train_epoch()
-        except Diverged as err:
+        except Diverged as err:  # a collapse already confirmed stays the outcome (competing events)
             self.epoch += 1
-            self.outcome = names.DIVERGED_OUTCOME
-            return {"epoch": self.epoch, "diverged": 1, "error": str(err), **self._status_metrics()}
+            self.diverged_epoch = self.epoch
+            self.outcome = names.COLLAPSED_OUTCOME if self.status["collapsed"] else names.DIVERGED_OUTCOME
+            return {"epoch": self.epoch, "diverged": 1, "diverge_epoch": self.epoch, "error": str(err),
+                    **self._status_metrics()}
         t1 = time.perf_counter()
         metrics.update(self.evaluate())
         t2 = time.perf_counter()
@@ -126,9 +132,14 @@ class GANRun:
         metrics.update({"time/train_s": t1 - t0, "time/eval_s": t2 - t1, "compute/seconds": self.compute_s,
                         "compute/d_steps": self.ctx.counts["d_steps"], "compute/g_steps": self.ctx.counts["g_steps"]})
         self.history.append(metrics[self.config.collapse.metric])
-        self.status = collapse_status(self.history, self.rule)
+        self.qualities.append(metrics["eval/hq_fraction"])
+        self._update_status()
         self.outcome = self._outcome()
         return {"epoch": self.epoch, "diverged": 0, **metrics, **self._status_metrics()}
+
+    def _update_status(self) -> None:
+        self.states = states_of(self.history, self.qualities, self.rule)
+        self.status = collapse_status(self.states, self.rule, self.epochs)
 
     def _outcome(self) -> str:
         if self.status["collapsed"]:
@@ -139,11 +150,15 @@ class GANRun:
 
     def _status_metrics(self) -> dict[str, Any]:
         s = self.status
-        out = {"collapsed": s["collapsed"], "epochs_survived": s["epochs_survived"], "never_diverse": s["never_diverse"]}
-        if s["collapse_epoch"] is not None:
-            out["collapse_epoch"] = s["collapse_epoch"]
-        last = self.history[-1] if self.history else 0.0
-        out["objective"] = s["epochs_survived"] + (last if math.isfinite(last) else 0.0) / 2
+        out = {"collapsed": s["collapsed"], "epochs_survived": s["epochs_survived"],
+               "never_diverse": s["never_diverse"]}
+        for key in ("collapse_epoch", "censor_epoch"):
+            if s[key] is not None:
+                out[key] = s[key]
+        out["diverse_epochs"] = s["diverse_epochs"]
+        if self.states and self.diverged_epoch is None:
+            out["state"] = STATE_CODE[self.states[-1]]
+        out["objective"] = objective(s, self.qualities, self.states, self.epochs, self.diverged_epoch is not None)
         return out
 
     @torch.no_grad()
@@ -168,7 +183,8 @@ class GANRun:
             "g": self.ctx.g.state_dict(), "d": self.ctx.d.state_dict(),
             "opt_g": self.ctx.opt_g.state_dict(), "opt_d": self.ctx.opt_d.state_dict(),
             "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
-            "epoch": self.epoch, "history": list(self.history), "compute_s": self.compute_s,
+            "epoch": self.epoch, "history": list(self.history), "qualities": list(self.qualities),
+            "diverged_epoch": self.diverged_epoch, "compute_s": self.compute_s,
             "counts": dict(self.ctx.counts), "outcome": self.outcome,
             "forgetting_prev": self.probes.tracker.previous if self.probes is not None else None,
         }
@@ -181,8 +197,9 @@ class GANRun:
         self.gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
+        self.qualities, self.diverged_epoch = list(state["qualities"]), state["diverged_epoch"]
         self.compute_s, self.outcome = float(state["compute_s"]), state["outcome"]
         self.ctx.counts.update(state["counts"])
         if self.probes is not None and state.get("forgetting_prev") is not None:
             self.probes.tracker.previous = state["forgetting_prev"]
-        self.status = collapse_status(self.history, self.rule)
+        self._update_status()

@@ -1,7 +1,7 @@
 """The one shared GAN training step; remedies act on it only through their hooks (trainables.hooks)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -17,7 +17,8 @@ class Diverged(RuntimeError):
     """A loss became NaN or infinite: the trial's outcome is `diverged`, distinct from collapse."""
 
 
-def _optimizer(name: str, params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+def _optimizer(name: str, params: Iterable[nn.Parameter], lr: float,
+               betas: tuple[float, float]) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, betas=betas)
     if name == "rmsprop":
@@ -72,7 +73,8 @@ def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
     ctx.counts["d_steps"] += 1
     for hook, p in ctx.hooks("after_d"):
         logs.update(hook(ctx, p))
-    logs.update({"loss/d": float(loss.detach()), "d/real": d_probability(real_logits), "d/fake": d_probability(fake_logits)})
+    logs.update({"loss/d": float(loss.detach()), "d/real": d_probability(real_logits),
+                 "d/fake": d_probability(fake_logits)})
     return logs
 
 

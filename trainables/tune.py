@@ -7,8 +7,9 @@ import os
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import ray
 import torch
@@ -31,7 +32,7 @@ def _retry(fn, *args, tries: int = 6, **kwargs):
     for attempt in range(tries):
         try:
             return fn(*args, **kwargs)
-        except Exception as err:  # noqa: BLE001 - MLflow wraps the driver's error
+        except Exception as err:
             if "locked" not in str(err) or attempt == tries - 1:
                 raise
             time.sleep(0.2 * 2**attempt)
@@ -45,17 +46,21 @@ class GANTrainable(tune.Trainable):
     actor must leave no trace in MLflow.
     """
 
-    def setup(self, config: dict, build: Any, tracking_uri: str, experiment_id: str, parent_run_id: str,
-              stop_on_collapse: bool = False) -> None:
+    def setup(  # type: ignore[override]  # tune.with_parameters passes the rest
+        self, config: dict, build: Any, tracking_uri: str, experiment_id: str, parent_run_id: str,
+        stop_on_collapse: bool = False,
+    ) -> None:
         self.setup_kwargs = {"build": build, "tracking_uri": tracking_uri, "experiment_id": experiment_id,
                              "parent_run_id": parent_run_id, "stop_on_collapse": stop_on_collapse}
         self.trial_cfg: TrialConfig = build(config)  # resolved once per trial
         self.search_values: dict[str, str] = build.values(config)
         self.stop_on_collapse = stop_on_collapse
         self.client = MlflowClient(tracking_uri)
-        self.mlflow_run_id, self.attached, self.finished = None, False, False
+        self.mlflow_run_id: str | None = None
+        self.attached, self.finished = False, False
         self.logged_upto, self.logged_collapse = 0, False
-        threads = self.trial_cfg.train.threads or self.trial_resources.required_resources.get("CPU", 1)
+        resources = self.trial_resources.required_resources if self.trial_resources else {}
+        threads = self.trial_cfg.train.threads or resources.get("CPU", 1)
         torch.set_num_threads(max(1, int(threads)))
         device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -112,6 +117,7 @@ class GANTrainable(tune.Trainable):
             raise
         self._log_epoch(result)
         result["outcome"] = self.run.outcome
+        result[names.EPOCHS_PLANNED] = self.run.epochs
         result["done"] = self.run.done or (self.stop_on_collapse and bool(result["collapsed"]))
         return {k: v for k, v in result.items() if k != "error"}
 
@@ -147,12 +153,12 @@ class GANTrainable(tune.Trainable):
         _retry(self.client.log_batch, self.mlflow_run_id, tags=tags)
         _retry(self.client.set_terminated, self.mlflow_run_id, status)
 
-    def save_checkpoint(self, checkpoint_dir: str) -> dict:
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
         torch.save({"run": self.run.state_dict(), "mlflow_run_id": self.mlflow_run_id,
                     "logged_collapse": self.logged_collapse}, os.path.join(checkpoint_dir, "state.pt"))
         return None
 
-    def load_checkpoint(self, checkpoint: str | dict) -> None:
+    def load_checkpoint(self, checkpoint: str) -> None:  # type: ignore[override]  # a directory, as saved
         state = torch.load(os.path.join(checkpoint, "state.pt"), weights_only=True)  # never executes code
         self.run.load_state_dict(state["run"])
         self.mlflow_run_id, self.attached = state["mlflow_run_id"], False  # reattached at the next step

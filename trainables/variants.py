@@ -1,8 +1,9 @@
 """Variants are named presets: model + loss + remedies + optimiser defaults (docs/protocols.md)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ machine's routable address when it has one; in the namespace it keeps 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import glob
 import json
@@ -30,7 +31,6 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-
 from tests_support import REPO, child_runs, tiny_spec
 
 BIN = Path(sys.executable).parent  # the project's environment: `ray`, `mlflow`, `python` for the cluster
@@ -168,7 +168,7 @@ class LocalCluster:
         return subprocess.Popen(self.prefix + cmd, env=kw.pop("env", self.env), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, **kw)
 
-    def start(self) -> "LocalCluster":
+    def start(self) -> LocalCluster:
         fast_failure_detection = json.dumps({"health_check_period_ms": 1000, "health_check_timeout_ms": 1000,
                                              "health_check_failure_threshold": 3})
         common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", "--object-store-memory=80000000",
@@ -176,7 +176,7 @@ class LocalCluster:
         head = [str(BIN / "ray"), "start", "--head", f"--port={self.GCS}", f"--temp-dir={self.head_tmp}", *common,
                 "--node-manager-port=6380", "--object-manager-port=6381", "--min-worker-port=20000",
                 "--max-worker-port=20999", f"--system-config={fast_failure_detection}"]
-        head += ([f"--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.DASHBOARD}"]
+        head += (["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.DASHBOARD}"]
                  if self.dashboard else ["--include-dashboard=false"])
         worker = [str(BIN / "ray"), "start", f"--address={self.address}", f"--temp-dir={self.worker_tmp}", *common,
                   '--resources={"worker_node": 1}', "--node-manager-port=6390", "--object-manager-port=6391",
@@ -186,9 +186,8 @@ class LocalCluster:
         for cmd in (head, worker):
             out = self.run(cmd, timeout=180)
             assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
-        probe = ("import json, ray; ray.init(address='%s', logging_level='ERROR');"
-                 "print(json.dumps({n['NodeID']: 'worker_node' in n['Resources'] for n in ray.nodes() if n['Alive']}))"
-                 % self.address)
+        probe = (f"import json, ray; ray.init(address='{self.address}', logging_level='ERROR');"
+                 "print(json.dumps({n['NodeID']: 'worker_node' in n['Resources'] for n in ray.nodes() if n['Alive']}))")
         for _ in range(30):
             out = self.run([sys.executable, "-c", probe], timeout=120)
             nodes = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else {}
@@ -233,10 +232,8 @@ class LocalCluster:
         pids = self._pids(on_worker)
         assert pids, "no worker node processes found"
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         return pids
 
     def stop(self) -> None:
@@ -244,10 +241,8 @@ class LocalCluster:
         for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
             pids = self._pids()
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
             deadline = time.time() + wait
             while pids and time.time() < deadline and self._pids():
                 time.sleep(0.2)
@@ -398,7 +393,7 @@ def _wait_for_trials_in_progress_on(node_id: str, uri: str, experiment: str, dri
                        if 2 <= len(client.get_metric_history(row.run_id, "eval/diversity")) < epochs - 1]
             if victims:
                 return victims
-        except Exception:  # noqa: BLE001 - the store or its tags may not exist yet
+        except Exception:
             pass
         time.sleep(0.3)
     out = driver.stdout.read() if driver.poll() is not None else ""

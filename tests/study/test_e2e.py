@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 from mlflow.tracking import MlflowClient
-
-from tests_support import REPO, child_runs, execute_notebook, run_study, tiny_spec
+from tests_support import child_runs, execute_notebook, run_study, tiny_spec
 
 
 @pytest.mark.slow

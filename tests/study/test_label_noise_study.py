@@ -7,7 +7,6 @@ import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
-
 from tests_support import REPO, child_runs, execute_notebook, mnist_or_skip
 
 

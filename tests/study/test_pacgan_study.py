@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from tests_support import REPO, child_runs, execute_notebook, run_study
 
 from study.spec import load_raw
-from tests_support import REPO, child_runs, execute_notebook, run_study
 from trainables.config import deep_merge
 
 VARIANTS = ["gan", "pacgan2", "pacgan3", "pacgan4"]

@@ -50,6 +50,32 @@ def test_km_exact_half_and_all_censored():
     assert km_quantile([], [], 0.5) is None
 
 
+def test_cumulative_incidence_known_answer():
+    """Aalen-Johansen by hand: times 2 (collapse), 3 (divergence), 3 (censored), 5 (collapse), 6 (censored).
+    t=2: n=5, F=4/5, CIF_c=1/5; t=3: n=4, one divergence: CIF_d=4/5*1/4=1/5, F=3/5;
+    t=5: n=2, one collapse: CIF_c=1/5+3/5*1/2=1/2, F=3/10; t=6: censored, nothing changes."""
+    from study.survival import cumulative_incidence
+
+    cif = cumulative_incidence([2, 3, 3, 5, 6], [1, 2, 0, 1, 0])
+    assert cif["t"].tolist() == [0, 2, 3, 5, 6]
+    np.testing.assert_allclose(cif["collapse"], [0, 0.2, 0.2, 0.5, 0.5])
+    np.testing.assert_allclose(cif["divergence"], [0, 0, 0.2, 0.2, 0.2])
+    np.testing.assert_allclose(cif["free"], [1, 0.8, 0.6, 0.3, 0.3])
+
+
+def test_competing_events_and_censoring_times():
+    from study.survival import COLLAPSE, DIVERGENCE, survival_data
+
+    nan = math.nan
+    df = pd.DataFrame({
+        "outcome": ["collapsed", "diverged", "censored", "never_diverse"],
+        "collapse_epoch": [4, nan, nan, nan], "diverge_epoch": [9, 3, nan, nan],  # the first collapsed, then diverged
+        "censor_epoch": [nan, nan, 9, 9], "epochs_survived": [3, 3, 10, 10]})
+    surv = survival_data(df)
+    assert surv["cause"].tolist() == [COLLAPSE, DIVERGENCE, 0]  # never_diverse left out
+    assert surv["time"].tolist() == [4, 3, 9]  # censored at the last confirmable collapse epoch, not 10
+
+
 def _frame(rows, keys):
     cols = ["run_id", "outcome", "seed", *keys, "train.epochs", "collapse_epoch", "epochs_survived",
             "collapsed", "final_diversity", "final_modes_covered"]
@@ -77,12 +103,12 @@ def test_summary_table_by_hand():
     r0, r2 = table.iloc[0], table.iloc[1]
     # rate 0.0: S = 3/4 at 5, 1/2 at 10, 1/4 at 12
     assert (r0["seeds"], r0["collapsed"], r0["never_diverse"], r0["diverged"]) == (4, 3, 0, 0)
-    assert r0["median_collapse_epoch"] == "10" and r0["spread"] == "5-12"
+    assert r0["median_collapse_epoch"] == "10" and r0["quartiles"] == "5-12"
     assert r0["final_diversity_mean"] == pytest.approx(0.25)
     assert r0["mean_final_diversity"] == "0.250 ± 0.250"
     # rate 0.2: nothing collapsed, never_diverse left out, the diverged trial censored at 30
     assert (r2["seeds"], r2["collapsed"], r2["never_diverse"], r2["diverged"]) == (5, 0, 1, 1)
-    assert r2["median_collapse_epoch"] == "70+" and r2["spread"] == "70+-70+"
+    assert r2["median_collapse_epoch"] == "70+" and r2["quartiles"] == "70+-70+"
     assert r2["final_diversity_mean"] == pytest.approx(np.mean([0.9, 0.8, 0.7, 0.1]))
     text = format_table(table, title="T")
     assert text.splitlines()[0] == "T" and "70+" in text and "final_diversity_sd" not in text
@@ -167,7 +193,7 @@ def test_load_trials(tracking_uri):
     table = summary_table(df)
     assert table[FLIP].tolist() == [0.0, 0.1]
     assert table["median_collapse_epoch"].tolist() == ["4", "8+"]  # S(4) = 1/2
-    assert table["spread"].tolist() == ["4-6", "8+-8+"]
+    assert table["quartiles"].tolist() == ["4-6", "8+-8+"]
     assert table["collapsed"].tolist() == [2, 0] and table["seeds"].tolist() == [2, 2]
     assert table["final_diversity_mean"].tolist() == pytest.approx([0.25, 0.9])
 
@@ -235,9 +261,9 @@ def test_remedy_set_column_and_comparison_table():
     assert table["remedies"].tolist() == ["minibatch_stddev+packing", "none"]
     r = table.iloc[0]
     assert (r["configs"], r["trials"], r["collapsed"], r["never_diverse"]) == (2, 2, 1, 1)
-    assert r["collapse_rate"] == "1/1 (100%)" and r["median_epochs_survived"] == "6"
+    assert r["collapse_rate"] == "1/1 (100%)" and r["median_collapse_epoch"] == "6"
     n = table.iloc[1]
-    assert n["collapse_rate"] == "1/2 (50%)" and n["median_epochs_survived"] == "4"  # S(4) = 1/2
+    assert n["collapse_rate"] == "1/2 (50%)" and n["median_collapse_epoch"] == "4"  # S(4) = 1/2
     assert n["final_diversity"] == "0.500 ± 0.566" and n["final_modes_covered"] == "4.5 ± 4.9"
     text = format_table(table)
     assert "final_modes_covered_sd" not in text and "collapse_fraction" not in text

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from tests_support import child_runs, tiny_spec
 
 from study.run import main
-from tests_support import child_runs, tiny_spec  # noqa: F401  (see conftest: tests/ on sys.path)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def _wait_for_finished_trials(uri: str, experiment: str, n: int, proc: subproces
             _, trials = child_runs(uri, experiment)
             if (trials.status == "FINISHED").sum() >= n if len(trials) else False:
                 return
-        except Exception:  # noqa: BLE001 - the store may not exist yet
+        except Exception:
             pass
         time.sleep(1)
     raise AssertionError("the study did not finish the first trials in time")

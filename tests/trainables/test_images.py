@@ -12,8 +12,7 @@ import pytest
 import torch
 import torchvision
 
-from trainables.data import load_dataset
-from trainables.data import images
+from trainables.data import images, load_dataset
 
 
 class _Evil:

@@ -1,5 +1,6 @@
 """Behaviour pins: the per-epoch metrics of tiny ring8 and DCGAN runs, recorded before the typed-config
-refactor (one trial config, typed remedies, metric registry), must not change."""
+refactor (one trial config, typed remedies, metric registry), must not change. The verdict keys are left out:
+the collapse-verdict change redefined them on purpose (tests/trainables/test_collapse.py pins those)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import pytest
 from trainables.run import GANRun
 
 PINNED = json.loads((Path(__file__).with_name("pinned_metrics.json")).read_text())
+VERDICT_KEYS = {"collapsed", "epochs_survived", "never_diverse", "objective"}
 MLP = {"name": "mlp", "g_hidden": 32, "g_layers": 2, "d_hidden": 32, "d_layers": 2, "maxout": 2}
 RING = {"seed": 1, "data": {"name": "ring8", "n_points": 1000}, "model": MLP,
         "remedies": {"label_flip": {"rate": 0.1}}, "train": {"epochs": 3, "batch_size": 100, "lr": 1e-3},
@@ -34,4 +36,6 @@ def test_per_epoch_metrics_are_pinned(name):
     for _ in range(run.epochs):
         m = run.step()
         got.append({k: v for k, v in m.items() if not k.startswith("time/") and k != "compute/seconds"})
-    assert got == PINNED[name]
+    for epoch, pinned in zip(got, PINNED[name], strict=True):
+        assert {k: epoch[k] for k in pinned if k not in VERDICT_KEYS} == {
+            k: v for k, v in pinned.items() if k not in VERDICT_KEYS}

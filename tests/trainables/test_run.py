@@ -20,7 +20,8 @@ def _metrics(run: GANRun, epochs: int) -> list[dict]:
     out = []
     for _ in range(epochs):
         m = run.step()
-        out.append({k: v for k, v in m.items() if not k.startswith("time/") and k != "compute/seconds" and k != "objective"})
+        out.append({k: v for k, v in m.items()
+                    if not k.startswith("time/") and k != "compute/seconds" and k != "objective"})
     return out
 
 

@@ -6,15 +6,17 @@ so no code outside the dataset tests for a dataset's name.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
 if TYPE_CHECKING:
     from trainables.config import DataConfig
 
-# (samples (N, *shape), dataset, mode classifier or None, hq confidence) -> (mode (N,), high quality (N,), features (N, F))
+# (samples (N, *shape), dataset, mode classifier or None, hq confidence)
+#   -> (mode (N,), high quality (N,), features (N, F))
 Assign = Callable[[Tensor, "Dataset", Any, float], "tuple[Tensor, Tensor, Tensor]"]
 
 
@@ -55,14 +57,23 @@ class Dataset:
         return tuple(self.x.shape[1:])
 
 
-# name -> (module under trainables.data, loader function); modules are imported on first use
-DATASETS: dict[str, tuple[str, str]] = {
-    "ring8": ("mixtures", "ring8"),
-    "grid25": ("mixtures", "grid25"),
-    "mnist": ("images", "mnist"),
-    "fashion_mnist": ("images", "fashion_mnist"),
-    "digits": ("images", "digits"),
-    "stacked_mnist": ("images", "stacked_mnist"),
+@dataclass(frozen=True)
+class Entry:
+    """A registered dataset: its loader (module under trainables.data, function; imported on first use) and
+    its number of modes, known before loading (the collapse verdict's sample-size check needs it)."""
+
+    module: str
+    loader: str
+    n_modes: int
+
+
+DATASETS: dict[str, Entry] = {
+    "ring8": Entry("mixtures", "ring8", 8),
+    "grid25": Entry("mixtures", "grid25", 25),
+    "mnist": Entry("images", "mnist", 10),
+    "fashion_mnist": Entry("images", "fashion_mnist", 10),
+    "digits": Entry("images", "digits", 10),
+    "stacked_mnist": Entry("images", "stacked_mnist", 1000),
 }
 
 
@@ -71,6 +82,7 @@ def load_dataset(cfg: DataConfig | Mapping[str, Any]) -> Dataset:
     from trainables.config import DataConfig
 
     cfg = cfg if isinstance(cfg, DataConfig) else DataConfig.model_validate(dict(cfg))
-    module, func = DATASETS[cfg.name]
-    loader: Callable[[DataConfig], Dataset] = getattr(importlib.import_module(f"trainables.data.{module}"), func)
+    entry = DATASETS[cfg.name]
+    loader: Callable[[DataConfig], Dataset] = getattr(importlib.import_module(f"trainables.data.{entry.module}"),
+                                                      entry.loader)
     return loader(cfg)

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -119,7 +120,7 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 def mnist_pickle_to_torchvision(fh: IO[bytes], root: Path) -> Path:
     """Convert a gzipped mnist.pkl ((train), (val), (test)) to torchvision's MNIST raw files; returns raw dir."""
     with gzip.open(fh) as gz:
-        (tx, ty), (vx, vy), (sx, sy) = restricted_load(gz)
+        (tx, ty), (vx, vy), (sx, sy) = restricted_load(gz)  # type: ignore[arg-type]
     splits = {"train": (np.concatenate([tx, vx]), np.concatenate([ty, vy])), "t10k": (sx, sy)}
     raw = root / "MNIST" / "raw"
     for prefix, (x, y) in splits.items():
@@ -190,7 +191,8 @@ def _tv_download(name: str, root: Path) -> None:
 def _sources(name: str, root: Path) -> list[tuple[str, str, Callable[[str, Path], None]]]:
     """(source key, description, fetch function) for each fallback source of `name`, in order."""
     mirrors = " or ".join(_tv_class(name).mirrors)
-    found = [("torchvision-download", f"torchvision download from {mirrors}", _tv_download)]
+    found: list[tuple[str, str, Callable[[str, Path], None]]] = [
+        ("torchvision-download", f"torchvision download from {mirrors}", _tv_download)]
     if name == "fashion_mnist":
         found.append(("debian:dataset-fashion-mnist", f"Debian package dataset-fashion-mnist at {FASHION_DEBIAN_DIR}",
                       lambda n, r: fetch_fashion_debian(r)))
@@ -228,7 +230,7 @@ def ensure_files(name: str, root: Path) -> str:
                 if _tv_present(name, root):
                     return key
                 tried.append(f"{desc}: files still incomplete")
-            except Exception as exc:  # noqa: BLE001 - every failure is reported below
+            except Exception as exc:
                 tried.append(f"{desc}: {type(exc).__name__}: {exc}")
         lines = "\n  - ".join(tried)
         raise FileNotFoundError(f"{name} not available. Tried:\n  - {lines}\nFix: {_fix_hint(name, root)}")

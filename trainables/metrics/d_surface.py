@@ -1,8 +1,11 @@
-"""D's surface over the plane with G's samples and D's gradient field (2D mixtures; background/002 Figure 1)."""
+"""D's surface over the plane with G's samples and D's gradient field.
+
+2D mixtures; Gainetdinov 2023, Figure 1; docs/metrics.md.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -39,7 +42,7 @@ def d_surface(d: DFn, extent: tuple[float, float, float, float], n: int = 100,
 
 def save_d_surface(d: DFn, g_samples: Tensor, data: Dataset, path: Path, title: str = "",
                    n: int = 100, arrows: int = 20, device: torch.device | str = "cpu") -> Path:
-    """PNG of D's contour with G's samples, the real centres and D's gradient field (quiver) (background/002)."""
+    """PNG of D's contour with G's samples, the real centres and D's gradient field (quiver) (Gainetdinov 2023)."""
     import matplotlib
 
     matplotlib.use("Agg")

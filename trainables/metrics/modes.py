@@ -1,4 +1,5 @@
-"""Mode-based metrics: modes covered, high-quality fraction, KL to uniform, diversity (PacGAN, Lin et al. 2018)."""
+"""Mode-based metrics: modes covered, high-quality fraction, KL to uniform, diversity (PacGAN, Lin et al. 2018),
+and the robust mode count of the collapse verdict."""
 from __future__ import annotations
 
 import math
@@ -40,19 +41,38 @@ def kl_to_uniform(hist: Tensor) -> float:
     return math.log(len(hist)) - entropy(hist)
 
 
+ROBUST_SHARE = 0.25  # a mode is held robustly by at least a quarter of its fair share of the HQ samples
+
+
+def robust_modes(hq_hist: Tensor, share: float = ROBUST_SHARE) -> int:
+    """Modes holding at least share / K of the high-quality samples (docs/collapse.md); 0 with none."""
+    total = float(hq_hist.sum())
+    if total <= 0:
+        return 0
+    return int((hq_hist >= share * total / len(hq_hist)).sum())
+
+
 def mode_metrics(modes: Tensor, hq: Tensor, n_modes: int, count_all: bool,
                  covered_needs_hq: bool = True) -> dict[str, float]:
-    """modes_covered (modes with a high-quality sample), hq_fraction, kl_to_uniform, diversity.
+    """modes_covered (modes with a high-quality sample), hq_fraction, kl_to_uniform, diversity (the published
+    definitions), and the verdict's robust ones: hq_count, modes_robust and spread = modes_robust / K.
 
-    `count_all`: the mode histogram counts every sample (images: classifier argmax, PacGAN stacked MNIST);
-    otherwise only high-quality samples (2D mixtures). `covered_needs_hq=False` counts a mode as covered
-    by any sample's argmax (PacGAN's stacked MNIST protocol: distinct triples, no confidence threshold).
+    `count_all`: the mode histogram of kl_to_uniform and diversity counts every sample (images: classifier
+    argmax, PacGAN stacked MNIST); otherwise only high-quality samples (2D mixtures). `covered_needs_hq=False`
+    counts a mode as covered by any sample's argmax (PacGAN's stacked MNIST protocol: distinct triples, no
+    confidence threshold). The robust count always uses the high-quality samples only: collapse means the
+    good samples sit on few modes.
     """
-    hist = mode_histogram(modes, torch.ones_like(hq) if count_all else hq, n_modes)
+    hq_hist = mode_histogram(modes, hq, n_modes)
+    hist = mode_histogram(modes, torch.ones_like(hq), n_modes) if count_all else hq_hist
     covered = torch.bincount(modes[hq] if covered_needs_hq else modes, minlength=n_modes) > 0
+    held = robust_modes(hq_hist)
     return {
         "eval/modes_covered": float(covered.sum()),
         "eval/hq_fraction": float(hq.float().mean()),
         "eval/kl_to_uniform": kl_to_uniform(hist),
         "eval/diversity": diversity(hist),
+        "eval/hq_count": float(hq.sum()),
+        "eval/modes_robust": float(held),
+        "eval/spread": held / n_modes,
     }

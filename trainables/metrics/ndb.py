@@ -60,7 +60,7 @@ class NDBBins:
     alpha: float = 0.05
 
     @classmethod
-    def fit(cls, real: Tensor, k: int = 100, seed: int = 0, iters: int = 10, alpha: float = 0.05) -> "NDBBins":
+    def fit(cls, real: Tensor, k: int = 100, seed: int = 0, iters: int = 10, alpha: float = 0.05) -> NDBBins:
         """Bins of `real` (Richardson and Weiss 2018): k-means centres and the real count per bin."""
         centres = kmeans(real, k, iters, seed)
         counts = torch.bincount(nearest_centre(real, centres), minlength=len(centres))

@@ -1,6 +1,6 @@
 """Precision and recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020), chunked.
 
-Definitions and the strict inequality follow `clovaai/generative-evaluation-prdc` (PROTOCOLS.md): the real
+Definitions and the strict inequality follow `clovaai/generative-evaluation-prdc` (docs/metrics.md): the real
 manifold is the union of balls B(x_i, NND_k(x_i)) with NND_k the distance to the k-th nearest other real
 sample; the fake manifold likewise. Only (chunk, N) blocks of distances exist at any time.
 """
@@ -9,8 +9,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from trainables.metrics.knn import (as_points, block, kth_neighbour_distance, less_than, rounding_bound, rows_per_chunk,
-                                    sq_distances, workspace)
+from trainables.metrics.knn import (
+    as_points,
+    block,
+    kth_neighbour_distance,
+    less_than,
+    rounding_bound,
+    rows_per_chunk,
+    sq_distances,
+    workspace,
+)
 
 
 def prdc(real: Tensor, fake: Tensor, k: int = 5, real_radii: Tensor | None = None,

@@ -10,7 +10,8 @@ maximum (it has no basin). Sharp maxima (an overfitted D) give narrow basins, wi
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor

@@ -7,9 +7,10 @@ maps one evaluation (`Evaluation`: G's samples in the feature space, and D as it
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 from torch import Tensor
 
@@ -19,7 +20,8 @@ from trainables.metrics.ndb import NDBBins
 from trainables.metrics.prdc import prdc
 from trainables.metrics.probes import DProbes
 
-MODE_KEYS = ("eval/modes_covered", "eval/hq_fraction", "eval/kl_to_uniform", "eval/diversity")
+MODE_KEYS = ("eval/modes_covered", "eval/hq_fraction", "eval/kl_to_uniform", "eval/diversity", "eval/hq_count",
+             "eval/modes_robust", "eval/spread")
 
 
 @dataclass(frozen=True)

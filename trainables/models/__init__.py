@@ -1,8 +1,8 @@
 """Model registry: short name -> builder of (G, D features) with flat keyword arguments."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import Tensor, nn
 

@@ -1,6 +1,7 @@
 """MLP G and maxout D for 2D mixtures; defaults are PacGAN's synthetic setup (Lin et al. 2018)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
@@ -18,7 +19,7 @@ class Maxout(nn.Module):
         return self.linear(x).view(-1, self.units, self.pieces).amax(dim=2)
 
 
-_ACTS = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
+_ACTS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
 
 
 def _g_stack(nz: int, hidden: int, layers: int, act: str, bn: bool, out_dim: int) -> nn.Sequential:

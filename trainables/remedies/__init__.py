@@ -1,7 +1,9 @@
 """Remedy registry: short name -> Remedy (trainables.hooks), and the one check of a remedy combination."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -35,10 +37,20 @@ def make_params(name: str, given: Mapping[str, Any] | None) -> Any:
     except ValidationError as err:
         e = err.errors()[0]
         where = ".".join(str(p) for p in e["loc"]) or "params"
-        fields = ", ".join(record.__dataclass_fields__) or "none"
+        fields = ", ".join(param_names(name)) or "none"
         if e["type"] == "unexpected_keyword_argument" or e["type"] == "extra_forbidden":
             raise ValueError(f"remedy {name!r}: unknown parameter {where!r}; known: {fields}") from None
         raise ValueError(f"remedy {name!r}: {where}: {e['msg']}, got {e.get('input')!r}") from None
+
+
+def param_names(name: str) -> list[str]:
+    """The parameter names of remedy `name`, in declaration order."""
+    return [f.name for f in dataclasses.fields(known(name).params)]
+
+
+def param_type(name: str, param: str) -> Any:
+    """The annotation of parameter `param` of remedy `name` (None when it has no such parameter)."""
+    return next((f.type for f in dataclasses.fields(known(name).params) if f.name == param), None)
 
 
 def check_combination(names: list[str], uses_targets: bool) -> None:
@@ -49,7 +61,8 @@ def check_combination(names: list[str], uses_targets: bool) -> None:
         for b in names[i + 1:]:
             rb = known(b)
             if b in ra.conflicts or a in rb.conflicts:
-                raise ValueError(f"remedies {a!r} and {b!r} cannot be combined: {(ra if b in ra.conflicts else rb).doc}")
+                raise ValueError(f"remedies {a!r} and {b!r} cannot be combined: "
+                                 f"{(ra if b in ra.conflicts else rb).doc}")
             shared = [h for h in EXCLUSIVE_HOOKS if getattr(ra, h) is not None and getattr(rb, h) is not None]
             if shared:
                 raise ValueError(f"remedies {a!r} and {b!r} both replace {shared[0]!r}; keep one")

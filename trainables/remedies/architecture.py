@@ -4,11 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
-
-from pydantic import Field
 
 from trainables.hooks import NoParams, Remedy, params
 
@@ -39,7 +38,8 @@ def _linear_like(old: nn.Module, d_in: int) -> nn.Linear:
     """A Linear(d_in, 1) head replacing `old`, spectrally normalised when `old` was (remedy order does not matter)."""
     new = nn.Linear(d_in, 1)
     if isinstance(old, nn.Linear) and parametrize.is_parametrized(old, "weight"):
-        spectral_norm(new, n_power_iterations=old.parametrizations.weight[0].n_power_iterations)
+        iterations = old.parametrizations["weight"][0].n_power_iterations  # type: ignore[index,union-attr]
+        spectral_norm(new, n_power_iterations=int(iterations))
     return new
 
 
@@ -79,7 +79,8 @@ class MinibatchStddev(nn.Module):
 
 def _mbd(cfg: Any, p: MBD, d: Any) -> Any:
     width = _head_width(d, "minibatch_discrimination")
-    d.head = MinibatchDiscrimination(width, p.kernels, p.kernel_dim, p.init_std, _linear_like(d.head, width + p.kernels))
+    d.head = MinibatchDiscrimination(width, p.kernels, p.kernel_dim, p.init_std,
+                                     _linear_like(d.head, width + p.kernels))
     return d
 
 

@@ -1,13 +1,12 @@
 """Extra D terms and constraints: gradient penalty, R1, weight clipping."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
+from pydantic import Field
 from torch import Tensor
 from torch.func import functional_call
-
-from pydantic import Field
 
 from trainables.hooks import Logs, Remedy, StepContext, params
 

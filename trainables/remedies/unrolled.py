@@ -1,13 +1,12 @@
 """Unrolled GAN: G's loss against D after k differentiable look-ahead updates (Metz et al. 2017)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
+from pydantic import Field
 from torch import Tensor
 from torch.func import functional_call
-
-from pydantic import Field
 
 from trainables.hooks import DFn, Logs, Remedy, StepContext, d_view, params
 

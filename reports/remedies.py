@@ -1,0 +1,82 @@
+# %% [markdown]
+# # Remedies: which remedy keeps the generator from collapsing?
+#
+# Reads MLflow only, for any remedy study: `remedies` (Optuna over remedy sets on MNIST), `ring8_pacgan` /
+# `grid25_pacgan` (GAN vs PacGAN2/3/4), `ring8_unrolled` (0/1/5/10 unrolling steps), `wgan` (GAN vs WGAN vs
+# WGAN-GP); set `EXPERIMENT` or `$GAN_STUDY_EXPERIMENT`. Each remedy's canonical settings: docs/protocols.md.
+#
+# One row per arm: the grid or choice search keys (a searched remedy set is read back from the
+# `remedies.<name>.*` params each trial logged; its per-remedy parameters and the learning rate are pooled
+# within the row). Collapse rate = collapsed / trials with a collapse time (`never_diverse` trials are counted
+# apart). Epochs survived are right-censored: medians and quartiles are Kaplan-Meier estimates, "N+" = no
+# collapse within N epochs (docs/collapse.md). Final diversity and modes covered: mean ± sd over trials.
+
+# %%
+import matplotlib.pyplot as plt
+
+from study import notebook, report
+
+# %% tags=["parameters"]
+EXPERIMENT = None  # None: $GAN_STUDY_EXPERIMENT, else "remedies"; or ring8_pacgan, grid25_pacgan, ring8_unrolled, wgan
+TRACKING_URI = None  # None: $GAN_STUDY_TRACKING_URI, $MLFLOW_TRACKING_URI, else the study runner's default store
+
+# %%
+EXPERIMENT, TRACKING_URI = notebook.setup(EXPERIMENT, TRACKING_URI, default="remedies")
+
+# %%
+SETTINGS = ["loss", "train.optimizer", "train.lr", "train.lr_d", "train.lr_g", "train.n_critic", "train.epochs"]
+trials = report.load_trials(EXPERIMENT, tracking_uri=TRACKING_URI, params=SETTINGS)
+KEYS = report.comparison_keys(trials)
+print(f"parent run {trials.attrs['parent_run_id']}: {len(trials)} trials, search keys {trials.attrs['search_keys']}")
+print(f"one row per {' x '.join(KEYS) or 'study'}")
+print(trials["outcome"].value_counts().to_string())
+
+# %% [markdown]
+# ## Remedy -> collapse
+
+# %%
+table = report.comparison_table(trials, KEYS)
+print(report.format_table(table, title="remedy -> collapse across seeds and epochs survived"))
+
+# %%
+print(report.format_table(report.settings_table(trials, KEYS, SETTINGS), title="what each row ran with"))
+
+# %%
+# Optuna studies sample several configurations per row (learning rate, remedy parameters): one line each
+if list(KEYS) != list(trials.attrs["search_keys"]):
+    per_config = report.summary_table(trials)
+    print(report.format_table(per_config, title="per configuration (all search keys)"))
+else:
+    print("every row above is one configuration")
+
+# %% [markdown]
+# ## Survival: fraction of trials not yet collapsed
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 4.5))
+report.plot_survival(trials, ax=ax, by=KEYS)
+ax.set_title("Kaplan-Meier: trials not yet collapsed ('+' censored)")
+notebook.show(fig)
+
+# %% [markdown]
+# ## Diversity and modes covered per epoch
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+report.plot_metric_curves(trials, "eval/diversity", tracking_uri=TRACKING_URI, ax=axes[0], by=KEYS)
+axes[0].set_title("diversity per epoch, mean over trials")
+report.plot_metric_curves(trials, "eval/modes_covered", tracking_uri=TRACKING_URI, ax=axes[1], by=KEYS)
+axes[1].set_title("modes covered per epoch, mean over trials")
+notebook.show(fig)
+
+# %% [markdown]
+# ## Model-free diversity
+#
+# Per-epoch means over trials of the sample-based metrics in the classifier's feature space
+# (docs/metrics.md): coverage and recall fall and `ndb` (share of k-means bins whose frequency differs
+# significantly from the real data's) and `duplicate_rate` rise as the generator collapses; precision tracks
+# sample quality; `forgetting` is the mean change of D's score on a fixed real probe set between epochs.
+# Metrics absent from the runs are left out.
+
+# %%
+notebook.diversity_section(trials, by=KEYS, tracking_uri=TRACKING_URI)
