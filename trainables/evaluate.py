@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from trainables.config import TrialConfig
 from trainables.data import Dataset
-from trainables.metrics.modes import mode_metrics
+from trainables.metrics.modes import held_modes, mode_histogram, mode_metrics
 from trainables.metrics.registry import METRICS, Evaluation, Reference, Scorer
 
 
@@ -101,17 +101,21 @@ class Evaluator:
         self.scorer, self.k = scorer, cfg.eval.k
         real = real_subset(x, cfg.eval.n_samples, 20_000 + cfg.data.seed)
         radius = cfg.eval.probe_radius or data.modes.probe_radius
-        ref = Reference(real, scorer.features(real), cfg.eval, cfg.data.seed, cfg.pack, radius)
+        modes, _, feats = scorer.classify(real)
+        ref = Reference(real, feats, modes, cfg.eval, cfg.data.seed, cfg.pack, radius)
         self.metrics: dict[str, Scorer] = {name: METRICS[name].fit(ref) for name in cfg.eval.metrics}
 
     def score(self, samples: Tensor, d: Callable[[Tensor], Tensor], extended: bool) -> dict[str, float]:
         """Mode metrics of `samples`; with `extended`, every listed metric too (`d`: D as it sees its inputs)."""
         modes, hq, feats = self.scorer.classify(samples)
         out = self.scorer.score(modes, hq)
+        held = held_modes(mode_histogram(modes, hq, self.scorer.data.n_modes))
         if extended:
-            e = Evaluation(feats, d, self.k)
+            e = Evaluation(feats, d, self.k, held)
             for scorer in self.metrics.values():
                 out.update(scorer(e))
+        elif self.probes is not None:  # forgetting stays a change between consecutive epochs
+            self.probes.remember(d, held)
         return out
 
     @property

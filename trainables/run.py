@@ -187,6 +187,7 @@ class GANRun:
             "diverged_epoch": self.diverged_epoch, "compute_s": self.compute_s,
             "counts": dict(self.ctx.counts), "outcome": self.outcome,
             "forgetting_prev": self.probes.tracker.previous if self.probes is not None else None,
+            "forgetting_held": self.probes.tracker.held if self.probes is not None else None,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -201,5 +202,5 @@ class GANRun:
         self.compute_s, self.outcome = float(state["compute_s"]), state["outcome"]
         self.ctx.counts.update(state["counts"])
         if self.probes is not None and state.get("forgetting_prev") is not None:
-            self.probes.tracker.previous = state["forgetting_prev"]
+            self.probes.tracker.previous, self.probes.tracker.held = state["forgetting_prev"], state["forgetting_held"]
         self._update_status()

@@ -131,13 +131,46 @@ class Bumps(nn.Module):
         return torch.exp(-torch.cdist(x.flatten(1), self.points.flatten(1)) ** 2 / (2 * self.s**2)).sum(1)
 
 
-def test_bump_discriminator_has_a_maximum_at_every_real_point():
+def bump(center: Tensor, s: float):
+    """D(x) = exp(-||x - center||^2 / (2 s^2)): one maximum of width s."""
+    return lambda x: torch.exp(-((x.flatten(1) - center) ** 2).sum(1) / (2 * s**2))
+
+
+def test_memorising_discriminator_has_a_narrow_maximum_at_every_real_point():
     axis = torch.arange(6, dtype=torch.float32)
     real = torch.cartesian_prod(axis, axis)  # 36 points, spacing 1
     u = probe_directions(len(real), (2,), seed=0)
     m = d_probes(Bumps(real, 0.1), real, u, radius=0.3)
     assert m["eval/d_local_max_fraction"] == 1.0
-    assert m["eval/d_basin_width"] == pytest.approx(1.0)  # isolated bumps: decreasing over all of [-r, r]
+    assert m["eval/d_basin_width"] == pytest.approx(0.4)  # half depth between 0.06 and 0.12 of r = 0.3: by hand
+
+
+def test_basin_width_separates_sharp_from_wide_maxima():
+    x0 = torch.zeros(1, 2)
+    u = probe_directions(1, (2,), seed=0)
+    sharp = d_probes(bump(x0, 0.05), x0, u, radius=0.3)
+    wide = d_probes(bump(x0, 0.5), x0, u, radius=0.3)
+    assert sharp["eval/d_local_max_fraction"] == wide["eval/d_local_max_fraction"] == 1.0
+    assert sharp["eval/d_basin_width"] == pytest.approx(0.2) and wide["eval/d_basin_width"] == pytest.approx(0.8)
+
+
+def test_flat_discriminator_has_no_maximum():
+    real = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    m = d_probes(lambda x: torch.full((len(x),), 0.7), real, probe_directions(64, (2,), seed=1), radius=0.3)
+    assert m == {"eval/d_local_max_fraction": 0.0, "eval/d_basin_width": 0.0}
+
+
+def test_local_max_fraction_separates_flat_peaked_and_memorising():
+    from trainables.data.mixtures import ring8_centers, sample_mixture
+
+    centers = ring8_centers()
+    real = sample_mixture(centers, 0.01, 256, torch.Generator().manual_seed(0))
+    u, r = probe_directions(256, (2,), seed=1), 0.03  # 3 std, the platform's 2D default
+    peaked = d_probes(lambda x: -torch.cdist(x, centers).min(1).values ** 2, real, u, r)  # smooth, at the modes
+    memorising = d_probes(Bumps(real, 0.002), real, u, r)
+    flat = d_probes(lambda x: torch.zeros(len(x)), real, u, r)
+    assert flat["eval/d_local_max_fraction"] == 0.0
+    assert 0.0 < peaked["eval/d_local_max_fraction"] < 0.5 < 0.8 < memorising["eval/d_local_max_fraction"]
 
 
 def test_linear_discriminator_has_no_maxima():
@@ -148,15 +181,36 @@ def test_linear_discriminator_has_no_maxima():
 
 
 def test_basin_width_definition():
-    is_max, width = local_max_and_basin(torch.tensor([[1.0, 2, 3, 2, 1], [0.0, 2, 3, 2, 5], [3.0, 2, 1, 2, 3]]))
-    assert is_max.tolist() == [True, True, False]
-    assert width.tolist() == [1.0, 0.75, 0.0]  # [-r, r]; [-r, r/2]; none
+    rows = torch.tensor([[1.0, 2, 3, 2, 1], [0.0, 2, 3, 2, 5], [3.0, 2, 1, 2, 3], [1.0, 1, 1, 1, 1]])
+    is_max, width = local_max_and_basin(rows)
+    assert is_max.tolist() == [True, True, False, False]
+    assert width.tolist() == [0.5, 1.0, 0.0, 0.0]  # half depth at +-r/2; left at -r, right never: the edge; none
 
 
-def test_forgetting_tracker():
-    t = ForgettingTracker()
-    assert t.update(torch.tensor([0.5, 0.5])) == 0.0
-    assert t.update(torch.tensor([0.7, 0.1])) == pytest.approx(0.3)
+def test_forgetting_is_the_same_for_every_monotone_scale_of_d():
+    from trainables.metrics.probes import rank_scores
+
+    before, after = torch.tensor([0.1, 0.5, 2.0, -1.0]), torch.tensor([0.6, 0.4, 2.0, -1.5])
+    values = []
+    for scale in (lambda f: f, lambda f: 5 * f + 3, torch.sigmoid):  # logit, a critic's scale, a probability
+        t = ForgettingTracker()
+        assert t.update(rank_scores(scale(before))) == 0.0
+        values.append(t.update(rank_scores(scale(after))))
+    assert values[0] == pytest.approx(1 / 6) and values == pytest.approx([values[0]] * 3)  # two ranks swap
+
+
+def test_forgetting_counts_only_the_regions_g_held():
+    from trainables.metrics.probes import DProbes
+
+    x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
+    probes = DProbes(x, radius=0.3, modes=torch.tensor([0, 0, 1, 1]))
+    d0 = lambda p: p[:, 0]  # noqa: E731
+    d1 = lambda p: torch.where(p[:, 0] > 4, 10.1 - p[:, 0], p[:, 0])  # D reorders mode 1's points only  # noqa: E731
+    e = type("E", (), {})()
+    for held, expected in (([True, False], 0.0), ([False, True], 1 / 3)):  # ranks 2/3 and 1 swap
+        probes.remember(d0, torch.tensor(held))
+        e.d, e.held = d1, torch.tensor(held)
+        assert probes(e)["eval/forgetting"] == pytest.approx(expected)
 
 
 def test_d_surface_png(tmp_path):

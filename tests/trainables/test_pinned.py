@@ -1,6 +1,7 @@
 """Behaviour pins: the per-epoch metrics of tiny ring8 and DCGAN runs, recorded before the typed-config
-refactor (one trial config, typed remedies, metric registry), must not change. The verdict keys are left out:
-the collapse-verdict change redefined them on purpose (tests/trainables/test_collapse.py pins those)."""
+refactor (one trial config, typed remedies, metric registry), must not change. The verdict keys and the D
+diagnostics are left out: the collapse-verdict change redefined them on purpose, with known answers in
+tests/trainables/test_collapse.py and test_diversity_metrics.py."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,8 @@ import pytest
 from trainables.run import GANRun
 
 PINNED = json.loads((Path(__file__).with_name("pinned_metrics.json")).read_text())
-VERDICT_KEYS = {"collapsed", "epochs_survived", "never_diverse", "objective"}
+VERDICT_KEYS = {"collapsed", "epochs_survived", "never_diverse", "objective",
+                "eval/d_local_max_fraction", "eval/d_basin_width", "eval/forgetting"}
 MLP = {"name": "mlp", "g_hidden": 32, "g_layers": 2, "d_hidden": 32, "d_layers": 2, "maxout": 2}
 RING = {"seed": 1, "data": {"name": "ring8", "n_points": 1000}, "model": MLP,
         "remedies": {"label_flip": {"rate": 0.1}}, "train": {"epochs": 3, "batch_size": 100, "lr": 1e-3},

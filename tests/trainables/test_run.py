@@ -20,7 +20,7 @@ def _metrics(run: GANRun, epochs: int) -> list[dict]:
     out = []
     for _ in range(epochs):
         m = run.step()
-        out.append({k: v for k, v in m.items()
+        out.append({k: "nan" if v != v else v for k, v in m.items()  # NaN (nothing to measure) equals itself here
                     if not k.startswith("time/") and k != "compute/seconds" and k != "objective"})
     return out
 

@@ -44,12 +44,15 @@ def kl_to_uniform(hist: Tensor) -> float:
 ROBUST_SHARE = 0.25  # a mode is held robustly by at least a quarter of its fair share of the HQ samples
 
 
-def robust_modes(hq_hist: Tensor, share: float = ROBUST_SHARE) -> int:
-    """Modes holding at least share / K of the high-quality samples (docs/collapse.md); 0 with none."""
+def held_modes(hq_hist: Tensor, share: float = ROBUST_SHARE) -> Tensor:
+    """Which modes hold at least share / K of the high-quality samples (docs/collapse.md). (K,) -> (K,) bool"""
     total = float(hq_hist.sum())
-    if total <= 0:
-        return 0
-    return int((hq_hist >= share * total / len(hq_hist)).sum())
+    return hq_hist >= share * total / len(hq_hist) if total > 0 else torch.zeros_like(hq_hist, dtype=torch.bool)
+
+
+def robust_modes(hq_hist: Tensor, share: float = ROBUST_SHARE) -> int:
+    """How many modes hold at least share / K of the high-quality samples; 0 with none."""
+    return int(held_modes(hq_hist, share).sum())
 
 
 def mode_metrics(modes: Tensor, hq: Tensor, n_modes: int, count_all: bool,

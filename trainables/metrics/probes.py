@@ -1,12 +1,14 @@
 """Discriminator diagnostics along random lines through real points (Gainetdinov 2023; docs/metrics.md).
 
 f(k) = D(x + k u) for a unit direction u and k on `steps` points of [-r, r] (k = 0 the middle one), with D's
-raw output (logit or critic value: a monotone map of D's probability, without the ties that saturated
-probabilities would make). A real point x is a local maximum when f(0) >= f at both neighbouring steps.
-Its basin is the widest interval [k_l, k_r] around 0 on which f is non-increasing moving away from 0 (from
-the maximum down); basin width = (k_r - k_l) / (2 r), in [0, 1], and 0 for a point that is not a local
-maximum (it has no basin). Sharp maxima (an overfitted D) give narrow basins, wide ones pull G's samples in.
-`forgetting` = mean |change| of D's probability on a fixed probe set between consecutive evaluations.
+raw output. A real point x is a local maximum when f(0) exceeds f at both neighbouring steps by more than a
+tolerance (1e-3 of the range of D over all probed points, so a flat D has no maxima). The basin of a maximum
+is the interval around 0 on which f stays above half its depth on the line (f(0) - (f(0) - min f) / 2): a
+sharp maximum (a D that memorised its point) has a narrow basin, a wide one pulls G's samples in from afar;
+basin width = (k_r - k_l) / (2 r) in (0, 1], averaged over the maxima (0 when there are none).
+`forgetting` compares D's rank-normalised scores (each probe point's rank among the probe set, in [0, 1]: the
+same scale for every loss) between consecutive epochs, on the probe points whose mode G held robustly at the
+earlier epoch: how much D changed its judgement of the regions G covered.
 """
 from __future__ import annotations
 
@@ -39,42 +41,63 @@ def line_scores(d: DFn, x: Tensor, u: Tensor, radius: float, steps: int = 11) ->
     return torch.stack([d(x + float(k) * u).reshape(len(x)).float() for k in offsets(radius, steps)], dim=1)
 
 
-def _run_length(nonincreasing: Tensor) -> Tensor:
-    """Length of the leading run of True per row. (N, S) bool -> (N,)"""
-    return nonincreasing.long().cumprod(dim=1).sum(dim=1)
-
-
-def local_max_and_basin(f: Tensor) -> tuple[Tensor, Tensor]:
-    """Per row of f (N, steps): is k = 0 a local maximum, and the basin width as a fraction of [-r, r]."""
+def local_max_and_basin(f: Tensor, rel_tol: float = 1e-3) -> tuple[Tensor, Tensor]:
+    """Per row of f (N, steps): is k = 0 a strict local maximum, and its basin width as a fraction of [-r, r]."""
     c = f.shape[1] // 2
-    right = _run_length(f[:, c + 1 :] <= f[:, c:-1])  # f non-increasing going right from 0
-    left = _run_length(f[:, :c].flip(1) <= f[:, 1 : c + 1].flip(1))  # ... and going left
-    is_max = (right >= 1) & (left >= 1)
-    width = torch.where(is_max, (left + right).float() / (f.shape[1] - 1), torch.zeros_like(f[:, 0]))
-    return is_max, width
+    tol = rel_tol * float(f.max() - f.min()) + 1e-12
+    peak = f[:, c]
+    is_max = (peak - f[:, c - 1] > tol) & (peak - f[:, c + 1] > tol)
+    half = peak - (peak - f.min(dim=1).values) / 2  # half the depth of the maximum on this line
+    below = f <= half.unsqueeze(1)  # (N, S)
+    idx = torch.arange(f.shape[1], device=f.device)
+    right = torch.where(below & (idx > c), idx, f.shape[1] - 1).min(dim=1).values  # first half-depth step right
+    left = torch.where(below & (idx < c), idx, 0).max(dim=1).values  # ... and left
+    width = (right - left).float() / (f.shape[1] - 1)
+    return is_max, torch.where(is_max, width, torch.zeros_like(width))
 
 
 def d_probes(d: DFn, x: Tensor, u: Tensor, radius: float, steps: int = 11) -> dict[str, float]:
-    """Fraction of real points that are local maxima of D, and the mean basin width (Gainetdinov 2023)."""
+    """Fraction of real points that are strict local maxima of D, and the mean basin width of those maxima
+    (0 with none) (Gainetdinov 2023)."""
     is_max, width = local_max_and_basin(line_scores(d, x, u, radius, steps))
-    return {"eval/d_local_max_fraction": float(is_max.float().mean()), "eval/d_basin_width": float(width.mean())}
+    n_max = int(is_max.sum())
+    return {"eval/d_local_max_fraction": float(is_max.float().mean()),
+            "eval/d_basin_width": float(width.sum()) / n_max if n_max else 0.0}
 
 
-def forgetting(previous: Tensor, current: Tensor) -> float:
-    """Mean absolute change of D's score on the same probe set between two evaluations (Gainetdinov 2023)."""
-    return float((current.float() - previous.float().to(current.device)).abs().mean())
+def rank_scores(scores: Tensor) -> Tensor:
+    """Each score's rank among the scores, scaled to [0, 1] (ties share their mean rank). (N,) -> (N,)"""
+    order = scores.float().argsort(stable=True)
+    ranks = torch.empty_like(order, dtype=torch.float64)
+    ranks[order] = torch.arange(len(scores), dtype=torch.float64, device=scores.device)
+    sorted_scores = scores.float()[order]
+    _, inverse, counts = torch.unique_consecutive(sorted_scores, return_inverse=True, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    mean_rank = (starts + (counts - 1) / 2).double()
+    ranks[order] = mean_rank[inverse]
+    return (ranks / max(1, len(scores) - 1)).float()
+
+
+def forgetting(previous: Tensor, current: Tensor, where: Tensor | None = None) -> float:
+    """Mean absolute change of the rank-normalised scores between two evaluations, over `where` (all points
+    when None); NaN when `where` selects none (Gainetdinov 2023)."""
+    change = (current.float() - previous.float().to(current.device)).abs()
+    if where is not None:
+        change = change[where.to(change.device)]
+    return float(change.mean()) if len(change) else float("nan")
 
 
 class ForgettingTracker:
-    """Keeps D's previous probe-set scores; `update(scores)` returns the forgetting since the last call."""
+    """Keeps the previous evaluation's rank-normalised probe scores and which probe points lay in modes G held."""
 
-    def __init__(self, previous: Tensor | None = None) -> None:
-        self.previous = previous
+    def __init__(self, previous: Tensor | None = None, held: Tensor | None = None) -> None:
+        self.previous, self.held = previous, held
 
-    def update(self, scores: Tensor) -> float:
-        """Forgetting against the kept scores (0.0 on the first call), then keep `scores`."""
-        value = 0.0 if self.previous is None else forgetting(self.previous, scores)
-        self.previous = scores.detach().cpu().clone()
+    def update(self, ranks: Tensor, held: Tensor | None = None) -> float:
+        """Forgetting against the kept scores over the kept held points (0.0 on the first call), then keep these."""
+        value = 0.0 if self.previous is None else forgetting(self.previous, ranks, self.held)
+        self.previous = ranks.detach().cpu().clone()
+        self.held = None if held is None else held.detach().cpu().clone()
         return value
 
 
@@ -82,27 +105,37 @@ class DProbes:
     """D diagnostics on fixed real probe points and directions, a registry scorer (trainables.metrics.registry).
 
     Local maxima and basin width need an unpacked D (pack == 1) and are skipped otherwise; forgetting scores
-    the probe set as D sees it (in packs of `pack` consecutive points). The caller puts D in eval mode.
+    the probe set as D sees it (in packs of `pack` consecutive points; a pack lies in a held mode when all its
+    points do). `modes`: each probe point's mode. The caller puts D in eval mode.
     """
 
-    def __init__(self, x: Tensor, radius: float, pack: int = 1, seed: int = 0, steps: int = 11) -> None:
+    def __init__(self, x: Tensor, radius: float, pack: int = 1, seed: int = 0, steps: int = 11,
+                 modes: Tensor | None = None) -> None:
         self.x, self.radius, self.pack, self.steps = x, float(radius), int(pack), int(steps)
         self.u = probe_directions(len(x), tuple(x.shape[1:]), seed).to(x.device, x.dtype)
+        self.modes = modes
         self.tracker = ForgettingTracker()
+
+    def held_points(self, held_modes: Tensor | None) -> Tensor | None:
+        """Which (packed) probe points lie in modes G held. held_modes (K,) bool -> (len(x) // pack,) bool"""
+        if held_modes is None or self.modes is None:
+            return None
+        b = len(self.x) // self.pack * self.pack
+        return held_modes.to(self.modes.device)[self.modes[:b]].reshape(-1, self.pack).all(dim=1)
 
     @torch.no_grad()
     def d_scores(self, d: DFn) -> Tensor:
-        """D's probability on the probe set as D sees it. -> (len(x) // pack,)"""
-        return torch.sigmoid(d(self.x[: len(self.x) // self.pack * self.pack]).reshape(-1).float())
+        """D's raw output on the probe set as D sees it. -> (len(x) // pack,)"""
+        return d(self.x[: len(self.x) // self.pack * self.pack]).reshape(-1).float()
 
-    def remember(self, d: DFn) -> None:
-        """Keep D's current probe-set scores as the baseline of the next forgetting value."""
-        self.tracker.update(self.d_scores(d))
+    def remember(self, d: DFn, held_modes: Tensor | None = None) -> None:
+        """Keep D's current probe-set scores (and the modes G holds) as the baseline of the next forgetting."""
+        self.tracker.update(rank_scores(self.d_scores(d)), self.held_points(held_modes))
 
     def __call__(self, e: Any) -> dict[str, float]:
         """eval/d_local_max_fraction and eval/d_basin_width (unpacked D only) and eval/forgetting of e.d."""
         out: dict[str, float] = {}
         if self.pack == 1:
             out.update(d_probes(e.d, self.x, self.u, self.radius, self.steps))
-        out["eval/forgetting"] = self.tracker.update(self.d_scores(e.d))
+        out["eval/forgetting"] = self.tracker.update(rank_scores(self.d_scores(e.d)), self.held_points(e.held))
         return out

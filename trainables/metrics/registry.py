@@ -30,6 +30,7 @@ class Reference:
 
     real: Tensor  # (N, *shape) real samples on the run's device
     features: Tensor  # (N, F) their features (2D: the points; images: the mode classifier's features)
+    modes: Tensor  # (N,) their modes
     ev: Any  # trainables.config.EvalConfig
     seed: int  # the data seed: every fitted reference is shared by the trials on the same data
     pack: int  # samples per D input
@@ -39,8 +40,8 @@ class Reference:
 class Evaluation:
     """One evaluation: G's samples' features and D's view; shared work (fake k-NN) is computed once."""
 
-    def __init__(self, features: Tensor, d: Callable[[Tensor], Tensor], k: int):
-        self.features, self.d, self.k = features, d, k
+    def __init__(self, features: Tensor, d: Callable[[Tensor], Tensor], k: int, held: Tensor | None = None):
+        self.features, self.d, self.k, self.held = features, d, k, held  # held: (K,) modes G holds robustly
 
     @cached_property
     def fake_knn(self) -> Tensor:
@@ -85,8 +86,8 @@ def fit_duplicates(ref: Reference) -> Scorer:
 
 def fit_probes(ref: Reference) -> Scorer:
     """D's local maxima, basin width and forgetting on fixed real probe points (Gainetdinov 2023)."""
-    probes = DProbes(ref.real[: ref.ev.probe_points], ref.probe_radius, ref.pack, ref.seed)
-    return probes
+    n = ref.ev.probe_points
+    return DProbes(ref.real[:n], ref.probe_radius, ref.pack, ref.seed, modes=ref.modes[:n])
 
 
 METRICS: dict[str, Metric] = {
