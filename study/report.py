@@ -43,6 +43,7 @@ HELPER_COLUMNS = ["final_diversity_mean", "final_diversity_sd", "collapse_fracti
                   "modes_covered_mean", "modes_covered_sd", "kl_mean", "kl_sd"]
 METRIC_COLUMNS = {"collapse_epoch": names.COLLAPSE_EPOCH, "epochs_survived": names.EPOCHS_SURVIVED,
                   "censor_epoch": names.CENSOR_EPOCH, "diverge_epoch": names.DIVERGE_EPOCH,
+                  "collapse_g_step": names.COLLAPSE_G_STEP,
                   "collapsed": names.COLLAPSED, "final_diversity": names.DIVERSITY,
                   "final_quality": names.HQ_FRACTION, "final_modes_covered": names.MODES_COVERED}
 

@@ -46,19 +46,21 @@ class SeedRepeater(Repeater):
     keeps reporting finished seeds to the right Optuna trial (Repeater.save keeps only Optuna), and that tells
     Optuna a configuration with an early-stopped seed as pruned."""
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, **kwargs: Any) -> None:
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,  # type: ignore[override]
+                          **kwargs: Any) -> None:
         group = self._trial_id_to_group.get(trial_id)
         if group is None:
             return super().on_trial_complete(trial_id, result, **kwargs)
         pruned = getattr(self, "_pruned", {})
         self._pruned = pruned
-        if stopped_early(result):
+        if result is not None and stopped_early(result):
             pruned[group.primary_trial_id] = min(int(result["epoch"]), pruned.get(group.primary_trial_id, 10**9))
         if group.primary_trial_id not in pruned or kwargs.get("error"):
             return super().on_trial_complete(trial_id, result, **kwargs)
         metric = self.searcher.metric
         group.report(trial_id, result[metric] if result and metric in result else np.nan)
         if group.finished_reporting():
+            assert isinstance(self.searcher, PrunableOptunaSearch)
             self.searcher.tell_pruned(group.primary_trial_id, float(np.nanmean(group.scores())),
                                       pruned[group.primary_trial_id])
 

@@ -188,6 +188,13 @@ class TrialConfig(Frozen):
         packing = self.remedies.get("packing")
         return int(packing.m) if packing is not None else 1
 
+    @property
+    def samples_per_step(self) -> int:
+        """Real (and fake) samples a D step draws: train.batch_size, times m when it counts packs (PacGAN)."""
+        packing = self.remedies.get("packing")
+        counts_packs = packing is not None and packing.batch == "packs"
+        return self.train.batch_size * (self.pack if counts_packs else 1)
+
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """Return `base` updated recursively by `over` (neither is modified)."""

@@ -34,6 +34,7 @@ COLLAPSE_EPOCH = "collapse_epoch"
 CENSOR_EPOCH = "censor_epoch"  # no collapse: the last epoch at which one could still be confirmed
 DIVERGE_EPOCH = "diverge_epoch"  # the epoch in which a loss became NaN or infinite
 DIVERSE_EPOCHS = "diverse_epochs"
+COLLAPSE_G_STEP = "collapse_g_step"  # G steps done by the end of the collapse epoch (arms with n_critic > 1)
 STATE = "state"  # per-epoch state code: index into trainables.metrics.collapse.STATES
 NEVER_DIVERSE = "never_diverse"
 DIVERGED = "diverged"

@@ -49,6 +49,7 @@ class GANRun:
         self.epoch, self.compute_s = 0, 0.0
         self.history: list[float] = []  # the collapse metric per evaluation
         self.qualities: list[float] = []  # the high-quality share per evaluation
+        self.g_steps_at: list[int] = []  # G steps done by each evaluation (compare arms per G step: n_critic)
         self.diverged_epoch: int | None = None
         self.states: list[str] = []
         self.status: dict[str, Any] = collapse_status([], self.rule, self.epochs)
@@ -74,11 +75,12 @@ class GANRun:
 
     def _steps(self) -> int:
         train = self.config.train
+        # an epoch is len(data) // batch_size steps whatever the packing (PacGAN's streams count packs)
         return train.steps_per_epoch or max(1, len(self.x) // train.batch_size)
 
     def train_epoch(self) -> dict[str, float]:
         """One epoch: a fresh permutation of the data, consumed by n_critic D batches per G step."""
-        bs, n = self.config.train.batch_size, len(self.x)
+        bs, n = self.config.samples_per_step, len(self.x)
         order = torch.randperm(n, generator=self.gen, device=self.device)
         pos = [0]
 
@@ -133,6 +135,7 @@ class GANRun:
                         "compute/d_steps": self.ctx.counts["d_steps"], "compute/g_steps": self.ctx.counts["g_steps"]})
         self.history.append(metrics[self.config.collapse.metric])
         self.qualities.append(metrics["eval/hq_fraction"])
+        self.g_steps_at.append(self.ctx.counts["g_steps"])
         self._update_status()
         self.outcome = self._outcome()
         return {"epoch": self.epoch, "diverged": 0, **metrics, **self._status_metrics()}
@@ -155,6 +158,8 @@ class GANRun:
         for key in ("collapse_epoch", "censor_epoch"):
             if s[key] is not None:
                 out[key] = s[key]
+        if s["collapse_epoch"] is not None:  # the same event counted in G steps
+            out[names.COLLAPSE_G_STEP] = self.g_steps_at[s["collapse_epoch"] - 1]
         out["diverse_epochs"] = s["diverse_epochs"]
         if self.states and self.diverged_epoch is None:
             out["state"] = STATE_CODE[self.states[-1]]
@@ -184,6 +189,7 @@ class GANRun:
             "opt_g": self.ctx.opt_g.state_dict(), "opt_d": self.ctx.opt_d.state_dict(),
             "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
             "epoch": self.epoch, "history": list(self.history), "qualities": list(self.qualities),
+            "g_steps_at": list(self.g_steps_at),
             "diverged_epoch": self.diverged_epoch, "compute_s": self.compute_s,
             "counts": dict(self.ctx.counts), "outcome": self.outcome,
             "forgetting_prev": self.probes.tracker.previous if self.probes is not None else None,
@@ -199,6 +205,7 @@ class GANRun:
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
         self.qualities, self.diverged_epoch = list(state["qualities"]), state["diverged_epoch"]
+        self.g_steps_at = list(state["g_steps_at"])
         self.compute_s, self.outcome = float(state["compute_s"]), state["outcome"]
         self.ctx.counts.update(state["counts"])
         if self.probes is not None and state.get("forgetting_prev") is not None:

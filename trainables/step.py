@@ -34,7 +34,9 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     for _, r, p in remedies:
         kwargs = r.model(cfg, p, kwargs) if r.model else kwargs
     built = MODELS[cfg.model.name](data_shape, **kwargs)
-    d = Discriminator(built.features, nn.Linear(built.feat_dim, 1))
+    head = nn.Linear(built.feat_dim, 1)
+    built.init(head)  # D's output layer follows the model's init scheme, as its other layers do
+    d = Discriminator(built.features, head, built.init)
     for _, r, p in remedies:
         d = r.wrap_d(cfg, p, d) if r.wrap_d else d
     g, d = built.g.to(device), d.to(device)

@@ -15,7 +15,7 @@ def _run(results: list[dict]) -> optuna.trial.FrozenTrial:
     """One configuration (two seeds) through the searcher, finishing with `results`; its Optuna trial."""
     rep = searcher(SPEC)
     rep.set_search_properties("objective", "max", {})
-    for i, result in enumerate(results):
+    for i in range(len(results)):
         assert rep.suggest(f"t{i}") is not None
     for i, result in enumerate(results):
         rep.on_trial_complete(f"t{i}", result=result)

@@ -204,8 +204,8 @@ def test_forgetting_counts_only_the_regions_g_held():
 
     x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
     probes = DProbes(x, radius=0.3, modes=torch.tensor([0, 0, 1, 1]))
-    d0 = lambda p: p[:, 0]  # noqa: E731
-    d1 = lambda p: torch.where(p[:, 0] > 4, 10.1 - p[:, 0], p[:, 0])  # D reorders mode 1's points only  # noqa: E731
+    d0 = lambda p: p[:, 0]
+    d1 = lambda p: torch.where(p[:, 0] > 4, 10.1 - p[:, 0], p[:, 0])  # D reorders mode 1's points only
     e = type("E", (), {})()
     for held, expected in (([True, False], 0.0), ([False, True], 1 / 3)):  # ranks 2/3 and 1 swap
         probes.remember(d0, torch.tensor(held))

@@ -8,12 +8,12 @@ import torch
 
 from trainables.data.mixtures import grid25_centers, ring8_centers, sample_mixture
 from trainables.metrics.collapse import CollapseRule, collapse_status, states_of
+from trainables.metrics.modes import assign_to_centers, diversity, kl_to_uniform, mode_metrics
 
 
 def status_of(values: list[float], rule: CollapseRule) -> dict:
     """The collapse status of a run whose collapse metric took `values`, every evaluation of full quality."""
     return collapse_status(states_of(values, [1.0] * len(values), rule), rule)
-from trainables.metrics.modes import assign_to_centers, diversity, kl_to_uniform, mode_metrics
 
 
 def _score(x, centers, std):

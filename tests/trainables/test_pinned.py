@@ -1,7 +1,9 @@
-"""Behaviour pins: the per-epoch metrics of tiny ring8 and DCGAN runs, recorded before the typed-config
-refactor (one trial config, typed remedies, metric registry), must not change. The verdict keys and the D
-diagnostics are left out: the collapse-verdict change redefined them on purpose, with known answers in
-tests/trainables/test_collapse.py and test_diversity_metrics.py."""
+"""Behaviour pins: the per-epoch metrics of tiny ring8 and DCGAN runs must not change under a refactor.
+
+The typed-config refactor was checked against values recorded before it (all metrics equal, to the bit). The
+pins were re-recorded once after the protocol fixes that change training on purpose (D's output layer takes
+the model's init; PacGAN-m draws m x batch samples a step): re-record them only for such a change, and say so.
+"""
 from __future__ import annotations
 
 import json
@@ -12,8 +14,6 @@ import pytest
 from trainables.run import GANRun
 
 PINNED = json.loads((Path(__file__).with_name("pinned_metrics.json")).read_text())
-VERDICT_KEYS = {"collapsed", "epochs_survived", "never_diverse", "objective",
-                "eval/d_local_max_fraction", "eval/d_basin_width", "eval/forgetting"}
 MLP = {"name": "mlp", "g_hidden": 32, "g_layers": 2, "d_hidden": 32, "d_layers": 2, "maxout": 2}
 RING = {"seed": 1, "data": {"name": "ring8", "n_points": 1000}, "model": MLP,
         "remedies": {"label_flip": {"rate": 0.1}}, "train": {"epochs": 3, "batch_size": 100, "lr": 1e-3},
@@ -38,6 +38,8 @@ def test_per_epoch_metrics_are_pinned(name):
     for _ in range(run.epochs):
         m = run.step()
         got.append({k: v for k, v in m.items() if not k.startswith("time/") and k != "compute/seconds"})
+    def same(x: object) -> object:
+        return "nan" if x != x else x  # NaN (nothing to measure) is pinned as such
+
     for epoch, pinned in zip(got, PINNED[name], strict=True):
-        assert {k: epoch[k] for k in pinned if k not in VERDICT_KEYS} == {
-            k: v for k, v in pinned.items() if k not in VERDICT_KEYS}
+        assert {k: same(v) for k, v in epoch.items()} == {k: same(v) for k, v in pinned.items()}

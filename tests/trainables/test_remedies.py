@@ -94,7 +94,6 @@ def test_catalogue_records():
     ({"weight_clipping": {}, "gradient_penalty": {}}, "wasserstein"),
     ({"spectral_norm": {}, "weight_clipping": {}}, "hinge"),
     ({"feature_matching": {}, "unrolled": {}}, "nonsaturating"),
-    ({"minibatch_stddev": {}, "minibatch_discrimination": {}}, "nonsaturating"),
     ({"label_flip": {}}, "wasserstein"),
     ({"no_such_remedy": {}}, "nonsaturating"),
 ])
@@ -236,3 +235,45 @@ def test_schedule_remedies_set_optimisers():
     ctx, _ = make("mlp", {"two_timescale": {}, "n_critic": {"n": 3}})
     assert ctx.opt_d.param_groups[0]["lr"] == 4e-4 and ctx.opt_g.param_groups[0]["lr"] == 1e-4
     assert ctx.n_critic == 3
+
+
+def test_minibatch_stddev_enters_before_the_last_hidden_layer():
+    from trainables.remedies.architecture import MinibatchStddev
+
+    ctx, next_real = make("mlp", {"minibatch_stddev": {}})
+    layers = list(ctx.d.features)
+    assert isinstance(layers[-2], MinibatchStddev) and layers[-1].linear.in_features == 16 + 1
+    ctx, _ = make("dcgan", {"minibatch_stddev": {}})
+    convs = [m for m in ctx.d.features if isinstance(m, nn.Conv2d)]
+    assert convs[-1].in_channels == 8 + 1 and any(isinstance(m, MinibatchStddev) for m in ctx.d.features)
+    # known answer: two groups of 4 in a batch of 8, sample i in group i mod 2
+    x = torch.tensor([[0.0], [1.0], [2.0], [1.0], [0.0], [1.0], [2.0], [1.0]]).repeat(1, 3)
+    out = MinibatchStddev(group=4)(x)
+    std_even = torch.tensor([0.0, 2.0, 0.0, 2.0]).std(unbiased=False)  # samples 0, 2, 4, 6
+    assert out.shape == (8, 4) and torch.allclose(out[0::2, 3], std_even.expand(4), atol=1e-6)
+    assert torch.allclose(out[1::2, 3], torch.full((4,), 1e-4), atol=1e-4)  # samples 1, 3, 5, 7 are all 1
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_d_output_layer_follows_the_model_init(net):
+    model, shape = NETS[net]
+    wide = {**model, "d_hidden": 1000} if net == "mlp" else model  # enough weights for a sample std
+    ctx = build_context(resolve({"model": wide}), shape, torch.Generator().manual_seed(0), torch.device("cpu"))
+    head = ctx.d.head
+    assert float(head.bias.abs().max()) == 0.0
+    assert float(head.weight.std()) == pytest.approx(0.02, rel=0.25)  # N(0, 0.02), not PyTorch's uniform default
+
+
+@pytest.mark.parametrize("count, packs_seen", [("packs", 50), ("samples", 25)])
+def test_pacgan_d_sees_batch_packs_per_step(count, packs_seen):
+    from trainables.run import GANRun
+
+    cfg = {"data": {"name": "ring8", "n_points": 400}, "model": NETS["mlp"][0],
+           "remedies": {"packing": {"m": 2, "batch": count}}, "train": {"epochs": 1, "batch_size": 50},
+           "eval": {"n_samples": 200, "metrics": []}}
+    run = GANRun(cfg)
+    seen = []
+    run.ctx.d.features.register_forward_pre_hook(lambda mod, args: seen.append(tuple(args[0].shape)))
+    run.train_epoch()
+    assert run.ctx.counts["g_steps"] == 400 // 50  # an epoch is len(data) // batch_size steps for every m
+    assert seen and all(s == (packs_seen, 4) for s in seen), set(seen)

@@ -18,15 +18,17 @@ class Built:
     features: nn.Module
     feat_dim: int
     nz: int
+    init: Callable[[nn.Module], None]  # the model's init scheme, for D's head and layers remedies add
 
 
 class Discriminator(nn.Module):
     """D = head(features(x)): features are what feature matching compares, head maps (B, F) -> (B,) logits."""
 
-    def __init__(self, features: nn.Module, head: nn.Module):
+    def __init__(self, features: nn.Module, head: nn.Module, init: Callable[[nn.Module], None] | None = None):
         super().__init__()
         self.features = features
         self.head = head
+        self.init = init  # the model's init scheme (Built.init): layers a remedy adds are initialised with it
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x)).view(-1)

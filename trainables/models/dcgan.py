@@ -55,4 +55,4 @@ def dcgan(
     features = _features(ndf, channels * pack, n)
     init_normal(g)
     init_normal(features)
-    return Built(g=g, features=features, feat_dim=ndf * 2 ** (n - 1) * start**2, nz=nz)
+    return Built(g=g, features=features, feat_dim=ndf * 2 ** (n - 1) * start**2, nz=nz, init=init_normal)

@@ -69,4 +69,4 @@ def mlp(
     features = _d_stack(out_dim * pack, d_hidden, d_layers, d_act, maxout)
     INITS[init](g)
     INITS[init](features)
-    return Built(g=g, features=features, feat_dim=d_hidden, nz=nz)
+    return Built(g=g, features=features, feat_dim=d_hidden, nz=nz, init=INITS[init])

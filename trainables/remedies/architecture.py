@@ -1,6 +1,7 @@
 """Build-time changes to D: spectral normalisation and minibatch heads (discrimination, standard deviation)."""
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -9,7 +10,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from trainables.hooks import NoParams, Remedy, params
+from trainables.hooks import Remedy, params
 
 _NORMED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
@@ -17,6 +18,11 @@ _NORMED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 @params
 class SN:
     n_power_iterations: int = Field(1, ge=1, le=100)
+
+
+@params
+class Stddev:
+    group: int = Field(4, ge=1)  # samples per group of the std (ProGAN: 4)
 
 
 @params
@@ -66,15 +72,44 @@ class MinibatchDiscrimination(nn.Module):
 
 
 class MinibatchStddev(nn.Module):
-    """Append the mean over features of the batch std as one extra feature, then linear (Karras et al. 2018)."""
+    """Append the minibatch standard deviation as one extra feature map (images) or feature (MLP): the std over
+    each group of `group` samples, averaged over features and positions (Karras et al. 2018, ProGAN's
+    minibatch_stddev_layer; the whole batch is one group when it does not split evenly)."""
 
-    def __init__(self, linear: nn.Linear, eps: float = 1e-8):
+    def __init__(self, group: int = 4, eps: float = 1e-8):
         super().__init__()
-        self.linear, self.eps = linear, eps
+        self.group, self.eps = group, eps
 
-    def forward(self, f: Tensor) -> Tensor:  # (B, F) -> (B, 1)
-        std = (f.var(dim=0, unbiased=False) + self.eps).sqrt().mean()
-        return self.linear(torch.cat([f, std.expand(len(f), 1)], dim=1))
+    def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, C + 1, H, W); (B, F) -> (B, F + 1)
+        g = self.group if self.group <= len(x) and len(x) % self.group == 0 else len(x)
+        y = x.reshape(g, -1, *x.shape[1:])  # (G, B / G, ...): sample i is in group i mod (B / G)
+        std = (y.var(dim=0, unbiased=False) + self.eps).sqrt().mean(dim=list(range(1, y.dim() - 1)))  # (B / G,)
+        stat = std.repeat(g).view(len(x), *([1] * (x.dim() - 1))).expand(len(x), 1, *x.shape[2:])
+        return torch.cat([x, stat], dim=1)
+
+
+_LAYERS = (nn.Linear, nn.Conv2d)
+
+
+def _widened(layer: nn.Module, init: Any) -> nn.Module:
+    """A copy of D's hidden layer `layer` (Linear, Conv2d or Maxout) that takes one more input feature or channel,
+    initialised with the model's init and spectrally normalised when `layer` was."""
+    inner: Any = getattr(layer, "linear", layer)  # Maxout wraps a Linear
+    if isinstance(inner, nn.Linear):
+        new: nn.Module = nn.Linear(inner.in_features + 1, inner.out_features, bias=inner.bias is not None)
+    else:
+        new = nn.Conv2d(inner.in_channels + 1, inner.out_channels, inner.kernel_size, inner.stride, inner.padding,
+                        bias=inner.bias is not None)
+    if init is not None:
+        init(new)
+    if parametrize.is_parametrized(inner, "weight"):
+        iterations = inner.parametrizations["weight"][0].n_power_iterations
+        spectral_norm(new, n_power_iterations=int(iterations))
+    if inner is layer:
+        return new
+    widened = copy.copy(layer)  # a Maxout: same units and pieces, the widened Linear inside
+    widened._modules = dict(layer._modules, linear=new)
+    return widened
 
 
 def _mbd(cfg: Any, p: MBD, d: Any) -> Any:
@@ -84,23 +119,25 @@ def _mbd(cfg: Any, p: MBD, d: Any) -> Any:
     return d
 
 
-def _stddev(cfg: Any, p: NoParams, d: Any) -> Any:
-    width = _head_width(d, "minibatch_stddev")
-    d.head = MinibatchStddev(_linear_like(d.head, width + 1))
+def _stddev(cfg: Any, p: Stddev, d: Any) -> Any:
+    """The stddev feature enters before D's last hidden layer, which takes one more input (Karras et al. 2018)."""
+    layers = list(d.features)
+    last = max(i for i, m in enumerate(layers) if isinstance(getattr(m, "linear", m), _LAYERS))
+    layers[last : last + 1] = [MinibatchStddev(p.group), _widened(layers[last], d.init)]
+    d.features = nn.Sequential(*layers)
     return d
 
 
-_HEADS = "both replace D's head"
 REMEDIES: dict[str, Remedy] = {
     "spectral_norm": Remedy(
         doc="spectral normalisation of every D Linear/Conv weight, 1 power iteration (Miyato et al. 2018)",
         params=SN, wrap_d=_spectral_norm, conflicts=("weight_clipping",)),
     "minibatch_discrimination": Remedy(
-        doc=f"minibatch discrimination on D's features, B=100 kernels of C=5, T ~ N(0, 0.05) (Salimans et al. "
-            f"2016); not with minibatch_stddev: {_HEADS}",
-        params=MBD, wrap_d=_mbd, conflicts=("minibatch_stddev",)),
+        doc="minibatch discrimination on D's features, B=100 kernels of C=5, T ~ N(0, 0.05), before D's output "
+            "layer (Salimans et al. 2016)",
+        params=MBD, wrap_d=_mbd),
     "minibatch_stddev": Remedy(
-        doc=f"minibatch standard deviation appended to D's features (Karras et al. 2018); not with "
-            f"minibatch_discrimination: {_HEADS}",
-        wrap_d=_stddev, conflicts=("minibatch_discrimination",)),
+        doc="minibatch standard deviation (groups of 4) as an extra feature map or feature before D's last hidden "
+            "layer (Karras et al. 2018)",
+        params=Stddev, wrap_d=_stddev),
 }

@@ -1,7 +1,7 @@
 """Remedies on D's inputs: packing (PacGAN) and annealed instance noise."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -13,6 +13,9 @@ from trainables.hooks import Remedy, StepContext, params
 @params
 class Pack:
     m: int = Field(2, ge=1, le=64)  # samples per pack
+    # "packs": train.batch_size counts D's packs, so a step draws m x batch_size samples of each source, as the
+    # PacGAN code does; "samples": it counts samples (batch_size / m packs a step)
+    batch: Literal["packs", "samples"] = "packs"
 
 
 @params
@@ -45,7 +48,8 @@ def _noise(ctx: StepContext, p: Noise, x: Tensor) -> Tensor:
 
 
 REMEDIES: dict[str, Remedy] = {
-    "packing": Remedy(doc="PacGAN: D judges packs of m samples, all real or all fake (Lin et al. 2018)",
+    "packing": Remedy(doc="PacGAN: D judges packs of m samples, all real or all fake; train.batch_size packs a step "
+                          "(Lin et al. 2018)",
                       params=Pack, model=_pack_model, inputs=_pack),
     "instance_noise": Remedy(
         doc="instance noise on every D input, real and fake, std annealed linearly to 0 (Sonderby et al. 2016)",
