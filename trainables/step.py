@@ -17,13 +17,13 @@ class Diverged(RuntimeError):
     """A loss became NaN or infinite: the trial's outcome is `diverged`, distinct from collapse."""
 
 
-def _optimizer(name: str, params: Iterable[nn.Parameter], lr: float,
-               betas: tuple[float, float]) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr)
+Params = Iterable[nn.Parameter]
+# train.optimizer -> (parameters, lr, betas) -> optimiser; betas apply to Adam only
+OPTIMIZERS: dict[str, Callable[[Params, float, tuple[float, float]], torch.optim.Optimizer]] = {
+    "adam": lambda params, lr, betas: torch.optim.Adam(params, lr=lr, betas=betas),
+    "rmsprop": lambda params, lr, betas: torch.optim.RMSprop(params, lr=lr),
+    "sgd": lambda params, lr, betas: torch.optim.SGD(params, lr=lr),
+}
 
 
 def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Generator,
@@ -41,8 +41,8 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
         d = r.wrap_d(cfg, p, d) if r.wrap_d else d
     g, d = built.g.to(device), d.to(device)
     train = cfg.train
-    opt_d = _optimizer(train.optimizer, d.parameters(), train.lr_d or train.lr, train.betas)
-    opt_g = _optimizer(train.optimizer, g.parameters(), train.lr_g or train.lr, train.betas)
+    opt_d = OPTIMIZERS[train.optimizer](d.parameters(), train.lr_d or train.lr, train.betas)
+    opt_g = OPTIMIZERS[train.optimizer](g.parameters(), train.lr_g or train.lr, train.betas)
     return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device)
 
 

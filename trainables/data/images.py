@@ -96,15 +96,15 @@ class _DTypeStandIn:
         self.state = state
 
     def real(self) -> np.dtype:
-        state = self.state if isinstance(self.state, tuple) else ()
-        extras = state[2:5] if len(state) >= 5 else ()
-        if not isinstance(self.spec, str) or any(x is not None for x in extras):
+        state: tuple[Any, ...] = self.state if isinstance(self.state, tuple) else ()
+        extras: tuple[Any, ...] = state[2:5] if len(state) >= 5 else ()
+        if not isinstance(self.spec, str) or any(extra is not None for extra in extras):
             raise pickle.UnpicklingError(f"refused dtype {self.spec!r}: only plain numeric dtypes are admitted")
         dtype = np.dtype(self.spec)
         if dtype.char not in _PLAIN_DTYPES:
             raise pickle.UnpicklingError(f"refused dtype {self.spec!r}: only plain numeric dtypes are admitted")
         order = state[1] if len(state) > 1 else "|"
-        return dtype.newbyteorder(order) if order in ("<", ">") else dtype
+        return dtype.newbyteorder("<" if order == "<" else ">") if order in ("<", ">") else dtype
 
 
 class _ArrayStandIn:
