@@ -18,6 +18,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from study import tracking
+from study.preflight import ray_address, state_file, storage_root
 from study.schema import Spec
 from study.searcher import searcher
 from study.space import TrialBuilder
@@ -72,18 +73,6 @@ def _autoscaling_node_types(path: str = "~/ray_bootstrap_config.yaml") -> list[d
             if name != config.get("head_node_type") and t.get("max_workers", config.get("max_workers", 0))]
 
 
-def storage_root(args: argparse.Namespace, spec: Spec, key: str) -> str:
-    """Where Ray keeps this study's runs: --storage-path, the spec's storage_path, $GAN_STUDY_STORAGE_PATH, else
-    .studies/ray. A URI (s3://, gs://) stays a URI for Tune; file:// and local paths become absolute paths
-    (workers run in trial directories). On several nodes it must be shared storage (object store or NFS)."""
-    raw = str(args.storage_path or spec.storage_path or os.environ.get("GAN_STUDY_STORAGE_PATH")
-              or tracking.default_home() / "ray")
-    raw = raw.removeprefix("file://")
-    if "://" in raw:
-        return f"{raw.rstrip('/')}/{key}"
-    return str(Path(raw).expanduser().resolve() / key)
-
-
 def _read_text(path: str) -> str | None:
     if "://" not in path:
         return Path(path).read_text() if Path(path).is_file() else None
@@ -136,10 +125,6 @@ def argv_is_ours() -> bool:
     return any(a.endswith((".yaml", ".yml")) for a in sys.argv[1:]) and "--resume" not in sys.argv
 
 
-def _state_file(storage: str) -> str:
-    return f"{storage}/latest.json"
-
-
 def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) -> int:
     """Run (or resume) the study; returns the process exit code."""
     tracking.quiet()
@@ -153,7 +138,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
     exp_id = tracking.experiment_id(client, spec.tracking.experiment or spec.name)
     print(f"MLflow tracking URI: {uri}  (open it: {tracking.ui_command(uri)})", flush=True)
 
-    ray.init(address=args.address, include_dashboard=False, ignore_reinit_error=True,
+    ray.init(address=ray_address(args), include_dashboard=False, ignore_reinit_error=True,
              runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("GAN_STUDY_")}})
     check_resources(spec, args.address)
     if args.resume:
@@ -163,7 +148,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
         parent = tracking.start_parent(client, exp_id, spec, spec_path, f"{key}-{run_name}", sorted(spec.search),
                                        args.quick)
         run_dir = f"{storage}/{run_name}"
-        _write_text(_state_file(storage), json.dumps({"run_name": run_name, "parent_run_id": parent}))
+        _write_text(state_file(storage), json.dumps({"run_name": run_name, "parent_run_id": parent}))
         tune_cfg = tune.TuneConfig(search_alg=searcher(spec), scheduler=_scheduler(spec),
                                    num_samples=n_cfg * len(spec.seed_list), max_concurrent_trials=spec.max_concurrent,
                                    trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True)
@@ -181,7 +166,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
 
 
 def _restore(spec: Spec, storage: str, client: MlflowClient, uri: str, exp_id: str):
-    state_text = _read_text(_state_file(storage))
+    state_text = _read_text(state_file(storage))
     if state_text is None:
         raise SpecError(f"--resume: no earlier run of study {storage.rsplit('/', 1)[-1]!r} under {storage}")
     state = json.loads(state_text)

@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    try:
+        from study.preflight import check
+
+        check(spec, args, spec.name + ("-quick" if args.quick else ""))
+    except SpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     seeds = spec.seed_list
     n_cfg = n_configurations(spec)
     print(f"gan-study: {spec.name}{' (quick)' if args.quick else ''}: {n_cfg} configurations x {len(seeds)} seeds "

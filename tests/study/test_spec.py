@@ -203,3 +203,23 @@ def test_non_utf8_and_duplicate_keys_are_refused(tmp_path, capsys):
 ])
 def test_out_of_range_and_non_integer_values_are_refused(tmp_path, capsys, changes, message):
     assert message in _error(tmp_path, capsys, _with(**changes))
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--address", "garbage"), "--address 'garbage': expected auto, local, HOST:PORT"),
+    (("--tracking-uri", "foo://bar"), "--tracking-uri 'foo://bar': unknown scheme 'foo'"),
+    (("--resume",), "--resume: no earlier run of study 'tiny'"),
+])
+def test_bad_flags_are_refused_before_ray_starts(tmp_path, capsys, args, message):
+    err = _error(tmp_path, capsys, GOOD, args)
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_paths_and_resources_are_checked_before_ray_starts(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    err = _error(tmp_path, capsys, GOOD, ("--tracking-uri", f"sqlite:///{a_file}/m.db"))
+    assert f"--tracking-uri: {a_file} is a file, not a directory" in err
+    assert "is a file" in _error(tmp_path, capsys, GOOD, ("--storage-path", str(a_file / "ray")))
+    assert "fixed.data.root:" in _error(tmp_path, capsys, _with(fixed__data__root=str(a_file)))
+    assert "resources.cpu: a trial asks for 512 CPUs" in _error(tmp_path, capsys, _with(resources={"cpu": 512}))

@@ -1,0 +1,85 @@
+"""Checks made before Ray starts or anything is written: the address, the store, the storage path, the data
+root, the resources of a local run, and that a resume has something to resume (SpecError, exit code 2)."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+from study import tracking
+from study.schema import Spec
+from study.spec import SpecError
+
+STORE_SCHEMES = ("sqlite", "file", "http", "https", "databricks", "postgresql", "mysql", "mssql")
+_ADDRESS = re.compile(r"^(auto|local|(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$")
+
+
+def storage_root(args: argparse.Namespace, spec: Spec, key: str) -> str:
+    """Where Ray keeps this study's runs: --storage-path, the spec's storage_path, $GAN_STUDY_STORAGE_PATH, else
+    .studies/ray. A URI (s3://, gs://) stays a URI for Tune; file:// and local paths become absolute paths
+    (workers run in trial directories). On several nodes it must be shared storage (object store or NFS)."""
+    raw = str(args.storage_path or spec.storage_path or os.environ.get("GAN_STUDY_STORAGE_PATH")
+              or tracking.default_home() / "ray")
+    raw = raw.removeprefix("file://")
+    if "://" in raw:
+        return f"{raw.rstrip('/')}/{key}"
+    return str(Path(raw).expanduser().resolve() / key)
+
+
+def state_file(storage: str) -> str:
+    """The file naming a study's latest run (for --resume)."""
+    return f"{storage}/latest.json"
+
+
+def ray_address(args: argparse.Namespace) -> str:
+    """--address, else $RAY_ADDRESS (set by `ray job submit`), else "local": a Ray of the study's own on this
+    machine, never a cluster that an earlier `ray start` left recorded here."""
+    return args.address or os.environ.get("RAY_ADDRESS") or "local"
+
+
+def _writable(path: Path, what: str) -> None:
+    """SpecError unless `path` is a directory that can be written, or could be created (nothing is created)."""
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise SpecError(f"{what}: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise SpecError(f"{what}: {probe} is not writable")
+
+
+def check(spec: Spec, args: argparse.Namespace, key: str) -> None:
+    """Everything about this run that can be checked before Ray starts."""
+    if args.address is not None and not _ADDRESS.match(args.address):
+        raise SpecError(f"--address {args.address!r}: expected auto, local, HOST:PORT or ray://HOST:PORT")
+    uri = args.tracking_uri or spec.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        scheme = uri.split(":", 1)[0] if ":" in uri else ""
+        if scheme not in STORE_SCHEMES:
+            raise SpecError(f"--tracking-uri {uri!r}: unknown scheme {scheme or '(none)'!r}; use sqlite:///PATH, "
+                            f"http(s)://HOST:PORT or another MLflow store ({', '.join(STORE_SCHEMES)})")
+    uri = uri or f"sqlite:///{tracking.default_home() / 'mlflow.db'}"
+    if uri.startswith("sqlite:///"):
+        _writable(Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent, "--tracking-uri")
+    storage = storage_root(args, spec, key)
+    if "://" not in storage:
+        _writable(Path(storage), "--storage-path")
+        if args.resume and not Path(state_file(storage)).is_file():
+            raise SpecError(f"--resume: no earlier run of study {key!r} under {storage}")
+    root = spec.base.data.root
+    if root and Path(root).expanduser().exists() and not Path(root).expanduser().is_dir():
+        raise SpecError(f"fixed.data.root: {root} is a file, not a directory")
+    if ray_address(args) == "local":
+        _local_resources(spec)
+
+
+def _local_resources(spec: Spec) -> None:
+    """A trial on a Ray of this machine cannot ask for more CPUs or GPUs than the machine has."""
+    import torch
+
+    cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
+    if spec.resources.cpu > cpus:
+        raise SpecError(f"resources.cpu: a trial asks for {spec.resources.cpu:g} CPUs; this machine has {cpus}")
+    if spec.resources.gpu > gpus:
+        raise SpecError(f"resources.gpu: a trial asks for {spec.resources.gpu:g} GPUs; this machine has {gpus}")
