@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from trainables.losses import Loss
     from trainables.models import Discriminator
 
-Logs = dict[str, float]
+Logs = dict[str, Tensor]  # 0-dim tensors on the trial's device: read once an epoch, never per step
 DFn = Callable[[Tensor], Tensor]  # (B, *shape) -> (B,) D logits
 
 # The parameter record of a remedy: `@params class P: rate: float = 0.05` -> P(rate=0.1), validated, frozen.
@@ -50,6 +50,7 @@ class StepContext:
     progress: float = 0.0  # fraction of training done, for annealed remedies
     training: bool = True  # False while evaluating: stochastic input hooks (instance noise) are off
     counts: dict[str, int] = field(default_factory=lambda: {"d_steps": 0, "g_steps": 0})
+    watch: Any = None  # trainables.step.FiniteWatch: non-finite losses, recorded on the device
 
     def z(self, n: int) -> Tensor:
         """Latent batch z ~ N(0, I). (n, nz)"""

@@ -71,6 +71,6 @@ LOSSES: dict[str, Loss] = {
 }
 
 
-def d_probability(logits: Tensor) -> float:
-    """Mean D output as a probability (sigmoid of the logits), for logging D(x) and D(G(z))."""
-    return torch.sigmoid(logits.detach()).mean().item()
+def d_probability(logits: Tensor) -> Tensor:
+    """Mean D output as a probability (sigmoid of the logits), for logging D(x) and D(G(z)); a 0-dim tensor."""
+    return torch.sigmoid(logits.detach()).mean()

@@ -92,14 +92,16 @@ class GANRun:
             pos[0] += bs
             return batch
 
-        sums: dict[str, float] = {}
+        sums: dict[str, Tensor] = {}  # float64 on the device: the step never waits for the host
         g_steps = max(1, self._steps() // self.ctx.n_critic)
         self.ctx.g.train(), self.ctx.d.train()
         for i in range(g_steps):
             self.ctx.progress = (self.epoch + i / g_steps) / self.epochs
             for k, v in train_step(self.ctx, next_real).items():
-                sums[k] = sums.get(k, 0.0) + v
-        return {k: v / g_steps for k, v in sums.items()}
+                sums[k] = sums[k] + v.double() if k in sums else v.double()
+        self.ctx.watch.check()  # raises Diverged with the first non-finite loss and its step
+        means = (torch.stack(list(sums.values())) / g_steps).tolist() if sums else []  # one host read an epoch
+        return dict(zip(sums, means))
 
     def extended_due(self) -> bool:
         """Whether this epoch's evaluation includes the listed metrics: every `eval.extended_every` epochs,

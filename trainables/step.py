@@ -43,12 +43,35 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     train = cfg.train
     opt_d = OPTIMIZERS[train.optimizer](d.parameters(), train.lr_d or train.lr, train.betas)
     opt_g = OPTIMIZERS[train.optimizer](g.parameters(), train.lr_g or train.lr, train.betas)
-    return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device)
+    return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device,
+                       watch=FiniteWatch(device))
 
 
-def _grad_norm(module: nn.Module) -> float:
+def _grad_norm(module: nn.Module) -> Tensor:
+    """The norm of all of a module's gradients, as a 0-dim tensor on their device (no host read)."""
     grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
-    return float(torch.cat(grads).norm()) if grads else 0.0
+    return torch.cat(grads).norm() if grads else torch.zeros((), device=next(module.parameters()).device)
+
+
+class FiniteWatch:
+    """The first non-finite loss of each net, recorded on the device: no host read per step. `check()` reads it
+    (once an epoch) and raises Diverged naming the loss, its value and the step it became non-finite at."""
+
+    def __init__(self, device: torch.device):
+        self.first = {net: torch.full((), -1, dtype=torch.long, device=device) for net in ("D", "G")}
+        self.value = {net: torch.zeros((), device=device) for net in ("D", "G")}
+
+    def see(self, net: str, loss: Tensor, step: int) -> None:
+        bad = ~torch.isfinite(loss.detach()) & (self.first[net] < 0)
+        self.first[net] = torch.where(bad, self.first[net].new_full((), step), self.first[net])
+        self.value[net] = torch.where(bad, loss.detach().float(), self.value[net])
+
+    def check(self) -> None:
+        first, value = torch.stack(list(self.first.values())), torch.stack(list(self.value.values()))
+        found = [(s, v, net) for s, v, net in zip(first.tolist(), value.tolist(), self.first) if s >= 0]
+        if found:
+            step, value_, net = min(found, key=lambda f: (f[0], f[2]))
+            raise Diverged(f"{net} loss is {value_} at {net} step {step}")
 
 
 def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
@@ -62,12 +85,11 @@ def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
         logs.update(extra)
     loss = ctx.loss.d(real_logits, fake_logits, rt, ft)
     for hook, p in ctx.hooks("d_extra"):
-        logs["loss/d_base"] = float(loss.detach())
+        logs["loss/d_base"] = loss.detach()
         term, extra = hook(ctx, p, real_in, fake_in)
         loss = loss + term
         logs.update(extra)
-    if not torch.isfinite(loss):
-        raise Diverged(f"D loss is {float(loss.detach())} at D step {ctx.counts['d_steps']}")
+    ctx.watch.see("D", loss, ctx.counts["d_steps"])
     ctx.opt_d.zero_grad(set_to_none=True)
     loss.backward()
     logs["grad/d"] = _grad_norm(ctx.d)
@@ -75,7 +97,7 @@ def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
     ctx.counts["d_steps"] += 1
     for hook, p in ctx.hooks("after_d"):
         logs.update(hook(ctx, p))
-    logs.update({"loss/d": float(loss.detach()), "d/real": d_probability(real_logits),
+    logs.update({"loss/d": loss.detach(), "d/real": d_probability(real_logits),
                  "d/fake": d_probability(fake_logits)})
     return logs
 
@@ -94,14 +116,13 @@ def g_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
         logs.update(extra)
     else:
         loss = ctx.loss.g(d_fn(d_view(ctx, fake)))
-    if not torch.isfinite(loss):
-        raise Diverged(f"G loss is {float(loss.detach())} at G step {ctx.counts['g_steps']}")
+    ctx.watch.see("G", loss, ctx.counts["g_steps"])
     ctx.opt_g.zero_grad(set_to_none=True)
     loss.backward()
     logs["grad/g"] = _grad_norm(ctx.g)
     ctx.opt_g.step()
     ctx.counts["g_steps"] += 1
-    logs["loss/g"] = float(loss.detach())
+    logs["loss/g"] = loss.detach()
     return logs
 
 

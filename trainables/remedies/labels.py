@@ -21,10 +21,10 @@ class Smooth:
 def _flip(ctx: StepContext, p: Flip, rt: Tensor, ft: Tensor) -> tuple[Tensor, Tensor, Logs]:
     """Flip each D target independently with probability `rate` (per-label Bernoulli; seed label-noise study)."""
     if p.rate <= 0:
-        return rt, ft, {"remedy/label_flip/fraction": 0.0}
+        return rt, ft, {"remedy/label_flip/fraction": torch.zeros((), dtype=torch.float64, device=rt.device)}
     flip_r = torch.rand(rt.shape, generator=ctx.gen, device=rt.device) < p.rate
     flip_f = torch.rand(ft.shape, generator=ctx.gen, device=ft.device) < p.rate
-    frac = (flip_r.sum() + flip_f.sum()).item() / (rt.numel() + ft.numel())
+    frac = (flip_r.sum() + flip_f.sum()).double() / (rt.numel() + ft.numel())
     return torch.where(flip_r, 1.0 - rt, rt), torch.where(flip_f, 1.0 - ft, ft), {"remedy/label_flip/fraction": frac}
 
 

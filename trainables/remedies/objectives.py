@@ -13,7 +13,7 @@ def _feature_matching(ctx: StepContext, p: NoParams, real: Tensor, fake: Tensor,
         f_real = ctx.d.features(d_view(ctx, real)).mean(dim=0)
     f_fake = ctx.d.features(d_view(ctx, fake)).mean(dim=0)
     loss = (f_real - f_fake).pow(2).sum()
-    return loss, {"remedy/feature_matching/distance": float(loss.detach())}
+    return loss, {"remedy/feature_matching/distance": loss.detach()}
 
 
 REMEDIES: dict[str, Remedy] = {

@@ -46,27 +46,26 @@ def _gradient_penalty(ctx: StepContext, p: GP, real: Tensor, fake: Tensor) -> tu
     x_hat = eps * real[:n].detach() + (1 - eps) * fake[:n].detach()
     norm = _input_grad(side_effect_free(ctx.d), x_hat).norm(dim=1)
     penalty = p.weight * ((norm - 1.0) ** 2).mean()
-    return penalty, {"remedy/gradient_penalty/penalty": float(penalty.detach()),
-                     "remedy/gradient_penalty/grad_norm": float(norm.detach().mean())}
+    return penalty, {"remedy/gradient_penalty/penalty": penalty.detach(),
+                     "remedy/gradient_penalty/grad_norm": norm.detach().mean()}
 
 
 def _r1(ctx: StepContext, p: R1, real: Tensor, fake: Tensor) -> tuple[Tensor, Logs]:
     """(gamma / 2) E_real ||grad_x D(x)||^2 (Mescheder et al. 2018)."""
     sq = _input_grad(side_effect_free(ctx.d), real).pow(2).sum(dim=1)
     penalty = 0.5 * p.gamma * sq.mean()
-    return penalty, {"remedy/r1/penalty": float(penalty.detach()),
-                     "remedy/r1/grad_norm": float(sq.detach().sqrt().mean())}
+    return penalty, {"remedy/r1/penalty": penalty.detach(), "remedy/r1/grad_norm": sq.detach().sqrt().mean()}
 
 
 @torch.no_grad()
 def _clip(ctx: StepContext, p: Clip) -> Logs:
     """Clamp every D parameter to [-c, c] after each D update (Arjovsky et al. 2017)."""
-    c, clipped, total = p.c, 0, 0
+    counts, total = [], 0
     for q in ctx.d.parameters():
-        clipped += int((q.abs() > c).sum())
+        counts.append((q.abs() > p.c).sum())
         total += q.numel()
-        q.clamp_(-c, c)
-    return {"remedy/weight_clipping/clipped_fraction": clipped / max(total, 1)}
+        q.clamp_(-p.c, p.c)
+    return {"remedy/weight_clipping/clipped_fraction": torch.stack(counts).sum().double() / max(total, 1)}
 
 
 _BN_NOTE = "with BatchNorm in D (dcgan) the input gradient passes through batch statistics"

@@ -64,7 +64,7 @@ def _unrolled_critic(ctx: StepContext, p: Unroll, real: Tensor, fake: Tensor) ->
         grads = torch.autograd.grad(loss, theta, create_graph=True, allow_unused=True)
         theta = [_update(ctx.opt_d, q, w, torch.zeros_like(w) if g is None else g, st)
                  for q, w, g, st in zip(params, theta, grads, states)]
-    return critic(theta), {"remedy/unrolled/lookahead_d_loss": float(loss.detach())}
+    return critic(theta), {"remedy/unrolled/lookahead_d_loss": loss.detach()}
 
 
 REMEDIES: dict[str, Remedy] = {
