@@ -70,7 +70,7 @@ def check(spec: Spec, args: argparse.Namespace, key: str) -> None:
     root = spec.base.data.root
     if root and Path(root).expanduser().exists() and not Path(root).expanduser().is_dir():
         raise SpecError(f"fixed.data.root: {root} is a file, not a directory")
-    if ray_address(args) == "local":
+    if ray_address(args) == "local" and not args.dry_run:  # a dry run may plan a study for a cluster
         _local_resources(spec)
 
 

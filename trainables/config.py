@@ -81,6 +81,10 @@ class TrainConfig(Frozen):
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: Int = Field(1, ge=1, le=100)  # D steps per G step (or the n_critic remedy)
     threads: Int | None = Field(None, ge=1)  # torch threads; None = the trial's CPUs
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: G's and D's forward passes and losses under autocast
+    channels_last: bool = False  # image nets and data in channels-last memory format (conv models)
+    compile: bool = False  # torch.compile G and D (nn.Module.compile: state dicts unchanged)
+    deterministic: bool = False  # PyTorch's deterministic algorithms and cuDNN flags (docs/config.md)
 
 
 class EvalConfig(Frozen):

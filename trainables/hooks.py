@@ -51,6 +51,11 @@ class StepContext:
     training: bool = True  # False while evaluating: stochastic input hooks (instance noise) are off
     counts: dict[str, int] = field(default_factory=lambda: {"d_steps": 0, "g_steps": 0})
     watch: Any = None  # trainables.step.FiniteWatch: non-finite losses, recorded on the device
+    bf16: bool = False  # forward passes and losses under bf16 autocast
+
+    def autocast(self) -> Any:
+        """The forward region of a step: bf16 autocast when the trial asks for it, else a no-op context."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def z(self, n: int) -> Tensor:
         """Latent batch z ~ N(0, I). (n, nz)"""

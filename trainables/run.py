@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -20,17 +21,35 @@ from trainables.metrics.registry import metric_of
 from trainables.step import Diverged, build_context, train_step
 
 
+def set_deterministic(on: bool) -> None:
+    """PyTorch's deterministic algorithms and cuDNN flags on or off for this process (a reused actor may have
+    run a trial with the other setting); CUBLAS_WORKSPACE_CONFIG is set for deterministic cuBLAS on GPUs."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on)
+    torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = False
+
+
 class GANRun:
     """A GAN trial: `step()` trains one epoch, evaluates, and updates the collapse status."""
 
     def __init__(self, config: TrialConfig | Mapping[str, Any], device: str | torch.device = "cpu"):
         self.config = config if isinstance(config, TrialConfig) else resolve(config)
         cfg, self.device = self.config, torch.device(device)
+        set_deterministic(cfg.train.deterministic)
         torch.manual_seed(cfg.seed)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.data = load_dataset(cfg.data)
         self.x = self.data.x.to(self.device)
         self.ctx = build_context(cfg, self.data.shape, self.gen, self.device)
+        if cfg.train.channels_last and self.x.dim() == 4:  # conv models only; the 2D MLPs have no layout
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
+            self.ctx.g.to(memory_format=torch.channels_last)
+            self.ctx.d.to(memory_format=torch.channels_last)
+        if cfg.train.compile:
+            self.ctx.g.compile()
+            self.ctx.d.compile()
         eval_gen = torch.Generator(device=self.device).manual_seed(10_000 + cfg.seed)
         self.z_eval = torch.randn(cfg.eval.n_samples, self.ctx.nz, generator=eval_gen, device=self.device)
         self.scorer = ModeScorer(self.data, cfg.data.root, self.device)

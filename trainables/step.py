@@ -44,7 +44,7 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     opt_d = OPTIMIZERS[train.optimizer](d.parameters(), train.lr_d or train.lr, train.betas)
     opt_g = OPTIMIZERS[train.optimizer](g.parameters(), train.lr_g or train.lr, train.betas)
     return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device,
-                       watch=FiniteWatch(device))
+                       watch=FiniteWatch(device), bf16=train.precision == "bf16")
 
 
 def _grad_norm(module: nn.Module) -> Tensor:
@@ -76,19 +76,20 @@ class FiniteWatch:
 
 def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
     """One D update on a real batch and a (detached) fake batch, with target, input and penalty hooks."""
-    real_in, fake_in = d_view(ctx, real), d_view(ctx, fake)
-    real_logits, fake_logits = ctx.d(real_in), ctx.d(fake_in)  # (B,), (B,) or (B/m,) when packed
-    rt, ft = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
-    logs: Logs = {}
-    for hook, p in ctx.hooks("targets"):
-        rt, ft, extra = hook(ctx, p, rt, ft)
-        logs.update(extra)
-    loss = ctx.loss.d(real_logits, fake_logits, rt, ft)
-    for hook, p in ctx.hooks("d_extra"):
-        logs["loss/d_base"] = loss.detach()
-        term, extra = hook(ctx, p, real_in, fake_in)
-        loss = loss + term
-        logs.update(extra)
+    with ctx.autocast():  # the forward region (bf16 when asked); backward runs outside it
+        real_in, fake_in = d_view(ctx, real), d_view(ctx, fake)
+        real_logits, fake_logits = ctx.d(real_in), ctx.d(fake_in)  # (B,), (B,) or (B/m,) when packed
+        rt, ft = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
+        logs: Logs = {}
+        for hook, p in ctx.hooks("targets"):
+            rt, ft, extra = hook(ctx, p, rt, ft)
+            logs.update(extra)
+        loss = ctx.loss.d(real_logits, fake_logits, rt, ft)
+        for hook, p in ctx.hooks("d_extra"):
+            logs["loss/d_base"] = loss.detach()
+            term, extra = hook(ctx, p, real_in, fake_in)
+            loss = loss + term
+            logs.update(extra)
     ctx.watch.see("D", loss, ctx.counts["d_steps"])
     ctx.opt_d.zero_grad(set_to_none=True)
     loss.backward()
@@ -106,16 +107,17 @@ def g_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
     """One G update: G's loss against D (or the D a g_critic hook gives, e.g. unrolled), or a g_loss hook's."""
     logs: Logs = {}
     d_fn: DFn = ctx.d
-    for hook, p in ctx.hooks("g_critic"):
-        d_fn, extra = hook(ctx, p, real, fake)
-        logs.update(extra)
-    replaced = ctx.hooks("g_loss")
-    if replaced:
-        hook, p = replaced[0]
-        loss, extra = hook(ctx, p, real, fake, d_fn)
-        logs.update(extra)
-    else:
-        loss = ctx.loss.g(d_fn(d_view(ctx, fake)))
+    with ctx.autocast():
+        for hook, p in ctx.hooks("g_critic"):
+            d_fn, extra = hook(ctx, p, real, fake)
+            logs.update(extra)
+        replaced = ctx.hooks("g_loss")
+        if replaced:
+            hook, p = replaced[0]
+            loss, extra = hook(ctx, p, real, fake, d_fn)
+            logs.update(extra)
+        else:
+            loss = ctx.loss.g(d_fn(d_view(ctx, fake)))
     ctx.watch.see("G", loss, ctx.counts["g_steps"])
     ctx.opt_g.zero_grad(set_to_none=True)
     loss.backward()
@@ -131,11 +133,12 @@ def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
     logs: Logs = {}
     for i in range(ctx.n_critic):
         real = next_real()
-        if i < ctx.n_critic - 1:
-            with torch.no_grad():
-                fake = ctx.g(ctx.z(len(real)))
-        else:
-            fake = ctx.g(ctx.z(len(real)))  # kept with its graph for the G update below
+        with ctx.autocast():
+            if i < ctx.n_critic - 1:
+                with torch.no_grad():
+                    fake = ctx.g(ctx.z(len(real)))
+            else:
+                fake = ctx.g(ctx.z(len(real)))  # kept with its graph for the G update below
         logs.update(d_step(ctx, real, fake.detach()))
     ctx.d.requires_grad_(False)  # G's backward needs no D parameter grads
     try:

@@ -98,7 +98,7 @@ def test_crashing_trial_is_failed_in_mlflow_and_the_study_goes_on(ray_local, tmp
     spec = tiny_spec("tiny_crash", search={"data.image_size": {"grid": [8, 6]}}, seeds=1)
     spec.pop("trials")
     spec["fixed"].update(data={"name": "digits", "image_size": 8},
-                         model={"name": "dcgan", "nz": 8, "ngf": 4, "ndf": 4}, eval={"n_samples": 100})
+                         model={"name": "dcgan", "nz": 8, "ngf": 4, "ndf": 4}, eval={"n_samples": 200})
     spec["fixed"]["train"]["epochs"] = 1
     code, uri = run_study(tmp_path, spec)
     assert code == 0  # one trial of two failed: the study still completes
