@@ -44,8 +44,23 @@ class DataConfig(Frozen):
     n_points: Int = Field(100_000, ge=1, le=10_000_000)  # 2D mixtures: points drawn once per data seed
     seed: Int = 0
     stacked_n: Int | None = Field(None, ge=1, le=10_000_000)  # stacked MNIST: images built (default 60,000)
+    # mixture shape (data ring and grid; ring8 and grid25 are fixed presets): K modes on the ring, n per grid side
+    modes: Int | None = Field(None, ge=2, le=1024)
+    radius: float | None = Field(None, gt=0)
+    spacing: float | None = Field(None, gt=0)
+    std: float | None = Field(None, gt=0)
 
     _name = field_validator("name")(lambda cls, v: _known("dataset", v, DATASETS))
+
+    @model_validator(mode="after")
+    def _shape(self) -> DataConfig:
+        allowed = DATASETS[self.name].shape_keys
+        for key in ("modes", "radius", "spacing", "std"):
+            if getattr(self, key) is not None and key not in allowed:
+                takes = [n for n, e in DATASETS.items() if key in e.shape_keys]
+                raise ValueError(f"{key}: dataset {self.name!r} has a fixed shape; data.{key} applies to "
+                                 f"{' and '.join(takes)}")
+        return self
 
 
 class ModelConfig(Frozen):
@@ -178,7 +193,7 @@ class TrialConfig(Frozen):
     def _combination(self) -> TrialConfig:
         check_combination(list(self.remedies), LOSSES[self.loss].uses_targets)
         if self.collapse.metric in MODE_KEYS:
-            check_sample_size(self.eval.n_samples, DATASETS[self.data.name].n_modes, self.quality_floor)
+            check_sample_size(self.eval.n_samples, DATASETS[self.data.name].modes_of(self.data), self.quality_floor)
         return self
 
     @property

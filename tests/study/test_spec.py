@@ -84,6 +84,8 @@ def test_every_shipped_spec_validates_full_and_quick():
         ({"fixed__remedies": {"label_flip": {"rat": 0.1}}},
          "remedy 'label_flip': unknown parameter 'rat'; known: rate"),
         ({"fixed__train__lr": float("inf")}, "fixed.train.lr:"),
+        ({"fixed__data__modes": 6}, "fixed.data: modes: dataset 'ring8' has a fixed shape; data.modes applies to "
+                                    "ring and grid"),
         ({"fixed__remedies": {}, "search": {"variant": {"grid": ["wgan", "gan"]},
                                             "remedies": {"grid": ["none", "gradient_penalty"]}}},
          "search (remedies=gradient_penalty, variant=wgan): remedies 'weight_clipping' and 'gradient_penalty' cannot"),

@@ -94,3 +94,18 @@ def test_stacked_mnist_counts_modes_by_argmax():
     hq = torch.tensor([True, False, False, False, False])
     assert mode_metrics(modes, hq, 1000, count_all=True)["eval/modes_covered"] == 1
     assert mode_metrics(modes, hq, 1000, count_all=True, covered_needs_hq=False)["eval/modes_covered"] == 3
+
+
+def test_mixtures_of_any_shape_and_their_presets():
+    from trainables.data import load_dataset
+    from trainables.data.mixtures import grid_centers, ring_centers
+
+    assert torch.equal(ring_centers(8, 1.0), ring8_centers()) and torch.equal(grid_centers(5, 2.0), grid25_centers())
+    six = load_dataset({"name": "ring", "modes": 6, "radius": 2.0, "std": 0.02, "n_points": 600})
+    assert six.n_modes == 6 and six.std == 0.02
+    assert torch.allclose(six.centers.norm(dim=1), torch.full((6,), 2.0))
+    assert torch.allclose(six.centers[1], torch.tensor([1.0, math.sqrt(3.0)]))  # 60 degrees
+    grid = load_dataset({"name": "grid", "modes": 3, "spacing": 1.0, "n_points": 90})
+    assert grid.n_modes == 9 and sorted(set(grid.centers[:, 0].tolist())) == [-1.0, 0.0, 1.0]
+    same = load_dataset({"name": "ring", "n_points": 500, "seed": 3})
+    assert torch.equal(same.x, load_dataset({"name": "ring8", "n_points": 500, "seed": 3}).x)  # ring8 is a preset

@@ -64,12 +64,18 @@ class Entry:
 
     module: str
     loader: str
-    n_modes: int
+    n_modes: int | Callable[[DataConfig], int]
+    shape_keys: tuple[str, ...] = ()  # the data.* mixture-shape keys it takes (modes, radius, spacing, std)
+
+    def modes_of(self, cfg: DataConfig) -> int:
+        return self.n_modes(cfg) if callable(self.n_modes) else self.n_modes
 
 
 DATASETS: dict[str, Entry] = {
     "ring8": Entry("mixtures", "ring8", 8),
     "grid25": Entry("mixtures", "grid25", 25),
+    "ring": Entry("mixtures", "ring", lambda c: c.modes or 8, ("modes", "radius", "std")),
+    "grid": Entry("mixtures", "grid", lambda c: (c.modes or 5) ** 2, ("modes", "spacing", "std")),
     "mnist": Entry("images", "mnist", 10),
     "fashion_mnist": Entry("images", "fashion_mnist", 10),
     "digits": Entry("images", "digits", 10),
