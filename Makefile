@@ -1,10 +1,11 @@
 # Two entry points (README): `make study` and `make test`; each creates .venv on first use.
+# CI (.ci/run): `make install`, `make lint`, `make notebooks-check`, `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: study test test-fast bench notebooks clean
+.PHONY: install study test test-fast lint report bench notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,14 +13,28 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+install: $(STAMP)  ## create .venv and install the project with its dev extra (once; again when pyproject.toml changes)
+
 study: $(STAMP)  ## install, then run the label-noise study with its quick (CPU) budget
 	$(PY) -m study.run search_spaces/label_noise.yaml --quick
 
 test: $(STAMP)  ## install, then run every test, the slow end-to-end ones included
 	$(PY) -m pytest -m "" -q -rs
 
-test-fast: $(STAMP)
+test-fast: $(STAMP)  ## the default suite: every test but the slow (Ray, notebook kernel, subprocess study) ones
 	$(PY) -m pytest -q
+
+LINT_PATHS := study trainables tests benchmarks reports/*.py
+
+lint: $(STAMP)  ## ruff on the code, tests, benchmarks and notebook sources; mypy (files and options: pyproject.toml)
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m mypy
+
+REPORT ?= label_noise
+
+report: $(STAMP)  ## execute reports/$(REPORT).ipynb on the store `make study` wrote; HTML in .studies/reports/
+	mkdir -p .studies/reports
+	cd reports && ../$(PY) -m jupyter nbconvert --execute --to html --output-dir ../.studies/reports $(REPORT).ipynb
 
 bench: $(STAMP)
 	$(PY) benchmarks/trainable_overhead.py

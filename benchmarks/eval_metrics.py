@@ -32,27 +32,28 @@ import torch
 from _out import publish  # benchmarks/ is on sys.path when a benchmark runs as a script
 
 METRICS = ("fit: real radii", "fit: NDB k-means", "fit: duplicate threshold",
-           "prdc", "ndb", "duplicate_rate", "all (DiversityScorer.score)")
+           "prdc", "ndb", "duplicate_rate", "all (registry prdc + ndb + duplicates)")
 
 
-def features(n: int, seed: int) -> torch.Tensor:
-    """n ReLU features (128-d) around ten random cluster means."""
+def features(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n ReLU features (128-d) around ten random cluster means, and each one's cluster (its mode)."""
     gen = torch.Generator().manual_seed(seed)
     means = torch.randn(10, 128, generator=gen) * 2
     idx = torch.randint(10, (n,), generator=gen)
-    return (means[idx] + torch.randn(n, 128, generator=gen)).relu()
+    x = (means[idx] + torch.randn(n, 128, generator=gen)).relu()
+    return x, idx
 
 
 def _call(name: str, n: int) -> Callable[[], object]:
     """The measured call for metric `name` at size n, with what it needs fitted beforehand."""
-    from trainables.evaluate import DiversityScorer
+    from trainables.config import EvalConfig
     from trainables.metrics.duplicates import duplicate_rate, duplicate_threshold
     from trainables.metrics.knn import kth_neighbour_distance
     from trainables.metrics.ndb import NDBBins
     from trainables.metrics.prdc import prdc
+    from trainables.metrics.registry import METRICS, Evaluation, Reference
 
-    real, fake = features(n, 0), features(n, 1)
-    ev = {"k": 5, "prdc": True, "ndb": True, "ndb_bins": 100, "duplicates": True}
+    (real, modes), (fake, _) = features(n, 0), features(n, 1)
     if name == "fit: real radii":
         return lambda: kth_neighbour_distance(real, 5)
     if name == "fit: NDB k-means":
@@ -68,8 +69,20 @@ def _call(name: str, n: int) -> Callable[[], object]:
     if name == "duplicate_rate":
         threshold = duplicate_threshold(real)
         return lambda: duplicate_rate(fake, threshold)
-    scorer = DiversityScorer(real, ev)
-    return lambda: scorer.score(fake)
+    # the model-free registry metrics fitted once, then scored on one Evaluation (fake k-NN shared), as
+    # trainables.evaluate.Evaluator.score does; the D probes need a D and are left out
+    listed = ("prdc", "ndb", "duplicates")
+    ev = EvalConfig(n_samples=max(n, 10), metrics=listed, k=5, ndb_bins=100)
+    ref = Reference(real=real, features=real, modes=modes, ev=ev, seed=0, pack=1, probe_radius=0.5)
+    scorers = [METRICS[m].fit(ref) for m in listed]
+
+    def score_all() -> dict[str, float]:
+        e, out = Evaluation(features=fake, d=lambda x: x.new_zeros(len(x)), k=5), {}
+        for scorer in scorers:
+            out.update(scorer(e))
+        return out
+
+    return score_all
 
 
 def _status_kb(field: str) -> int:
@@ -143,7 +156,7 @@ def epoch_share(n_samples: int, repeats: int = 2) -> tuple[str, list[str]]:
         train.append(t1 - t0), base.append(t2 - t1), ext.append(t3 - t2)
         run.epoch += 1
     tr, b, e = (statistics.median(v) for v in (train, base, ext))
-    n_real = len(run.diversity.real) if run.diversity is not None else 0
+    n_real = min(run.config.eval.n_samples, len(run.x))  # the Evaluator's fixed real subset (real_subset)
     label = f"{data['name']} 28 px, eval.n_samples {n_samples:,} (real subset {n_real:,})"
     return label, [f"| {label} | {tr:.2f} | {b:.2f} | {e:.2f} | {e / (tr + e):.0%} | {(e - b) / (tr + e):.0%} | "
                    f"{setup:.1f} |"]

@@ -29,7 +29,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     spec = yaml.safe_load((Path(__file__).parent.parent / "search_spaces" / "label_noise.yaml").read_text())
     run = GANRun(spec["fixed"])
-    bs = int(run.config["train"]["batch_size"])
+    bs = run.config.train.batch_size
     steps_per_epoch = len(run.x) // bs
     gen = torch.Generator().manual_seed(0)
     times = []

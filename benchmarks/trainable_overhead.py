@@ -16,7 +16,21 @@ from pathlib import Path
 import torch
 from _out import publish  # benchmarks/ is on sys.path when a benchmark runs as a script
 
+from trainables.config import TrialConfig, resolve
 from trainables.run import GANRun
+
+
+class FixedBuild:
+    """GANTrainable's `build`: every Tune config is this one trial config (no search; as study.space.TrialBuilder)."""
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+
+    def __call__(self, sampled: dict) -> TrialConfig:
+        return resolve(self.cfg)
+
+    def values(self, sampled: dict) -> dict[str, str]:
+        return {}
 
 
 def config(points: int, epochs: int) -> dict:
@@ -51,8 +65,8 @@ def through_tune(cfg: dict, tmp: Path) -> tuple[list[float], float]:
     parent = client.create_run(exp).info.run_id
     ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     trainable = tune.with_resources(tune.with_parameters(
-        GANTrainable, base=cfg, seeds=[0], tracking_uri=uri, experiment_id=exp, parent_run_id=parent,
-        search_keys=[]), {"cpu": 1})
+        GANTrainable, build=FixedBuild(cfg), tracking_uri=uri, experiment_id=exp, parent_run_id=parent),
+        {"cpu": 1})
     t0 = time.perf_counter()
     grid = tune.Tuner(trainable, param_space={}, run_config=tune.RunConfig(
         storage_path=str(tmp / "ray"), verbose=0,

@@ -6,15 +6,21 @@
 # WGAN-GP); set `EXPERIMENT` or `$GAN_STUDY_EXPERIMENT`. Each remedy's canonical settings: docs/protocols.md.
 #
 # One row per arm: the grid or choice search keys (a searched remedy set is read back from the
-# `remedies.<name>.*` params each trial logged; its per-remedy parameters and the learning rate are pooled
-# within the row). Collapse rate = collapsed / trials with a collapse time (`never_diverse` trials are counted
-# apart). Epochs survived are right-censored: medians and quartiles are Kaplan-Meier estimates, "N+" = no
-# collapse within N epochs (docs/collapse.md). Final diversity and modes covered: mean ± sd over trials.
+# `search.remedies` param each trial logged; its per-remedy parameters and the learning rate are pooled
+# within the row). `collapse_rate` = collapsed / trials with a collapse time (`never_diverse` trials are counted
+# apart); `diverged` counts divergences before any collapse, a competing event. Collapse epochs are
+# right-censored at the last epoch a collapse could still have been confirmed: `median_collapse_epoch` and
+# `quartiles` are Kaplan-Meier estimates, "N+" = no collapse by epoch N; `collapse_incidence` and
+# `divergence_incidence` are Aalen-Johansen cumulative incidences by the end of the study (docs/collapse.md).
+# `final_diversity` (eval/diversity) and `final_modes_covered`: mean ± sd over trials at the last evaluation;
+# `final_quality`: mean eval/hq_fraction there, the share of samples good enough to count. `logrank_p` (the same
+# on every row): the p-value of the log-rank test (lifelines' `multivariate_logrank_test`) that every arm has the
+# same collapse-free survival, divergence censored; "n/a" with one arm or no collapse.
 
 # %%
 import matplotlib.pyplot as plt
 
-from study import notebook, report
+from study import notebook, plots, report
 
 # %% tags=["parameters"]
 EXPERIMENT = None  # None: $GAN_STUDY_EXPERIMENT, else "remedies"; or ring8_pacgan, grid25_pacgan, ring8_unrolled, wgan
@@ -25,7 +31,7 @@ EXPERIMENT, TRACKING_URI = notebook.setup(EXPERIMENT, TRACKING_URI, default="rem
 
 # %%
 SETTINGS = ["loss", "train.optimizer", "train.lr", "train.lr_d", "train.lr_g", "train.n_critic", "train.epochs"]
-trials = report.load_trials(EXPERIMENT, tracking_uri=TRACKING_URI, params=SETTINGS)
+trials = report.load_trials(EXPERIMENT, tracking_uri=TRACKING_URI, params=SETTINGS + notebook.RULE_PARAMS)
 KEYS = report.comparison_keys(trials)
 print(f"parent run {trials.attrs['parent_run_id']}: {len(trials)} trials, search keys {trials.attrs['search_keys']}")
 print(f"one row per {' x '.join(KEYS) or 'study'}")
@@ -50,23 +56,44 @@ else:
     print("every row above is one configuration")
 
 # %% [markdown]
-# ## Survival: fraction of trials not yet collapsed
+# ## Survival and cumulative incidence
+#
+# Left: Kaplan-Meier, the fraction of trials not yet collapsed (divergence censored, '+' = censored), with its 95%
+# band (exponential Greenwood) shaded and, under the axes, the trials still at risk after each epoch. Right: the
+# cumulative incidence of collapse (solid) and of divergence (dashed, in arms where a trial diverged first).
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 4.5))
-report.plot_survival(trials, ax=ax, by=KEYS)
-ax.set_title("Kaplan-Meier: trials not yet collapsed ('+' censored)")
+print(report.logrank(trials, KEYS) or report.NO_LOGRANK)
+fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+report.plot_survival(trials, ax=axes[0], by=KEYS)
+axes[0].set_title("Kaplan-Meier: trials not yet collapsed ('+' censored)")
+plots.plot_cumulative_incidence(trials, ax=axes[1], by=KEYS)
+axes[1].set_title("cumulative incidence of collapse and divergence")
+fig.tight_layout()
 notebook.show(fig)
 
 # %% [markdown]
-# ## Diversity and modes covered per epoch
+# ## Collapse states per epoch
+#
+# Per arm, the share of trials in each state at each epoch (not_learned, diverse, collapsed, degraded);
+# "ended": the trial had stopped before that epoch (stop-on-collapse, ASHA, divergence).
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-report.plot_metric_curves(trials, "eval/diversity", tracking_uri=TRACKING_URI, ax=axes[0], by=KEYS)
-axes[0].set_title("diversity per epoch, mean over trials")
-report.plot_metric_curves(trials, "eval/modes_covered", tracking_uri=TRACKING_URI, ax=axes[1], by=KEYS)
-axes[1].set_title("modes covered per epoch, mean over trials")
+notebook.states_section(trials, by=KEYS, tracking_uri=TRACKING_URI)
+
+# %% [markdown]
+# ## Spread, diversity, quality and modes covered per epoch
+#
+# The verdict's inputs beside the published metrics: `eval/spread` against the collapse threshold,
+# `eval/diversity`, the quality `eval/hq_fraction` against the quality floor; then `eval/modes_covered`.
+
+# %%
+notebook.verdict_section(trials, by=KEYS, tracking_uri=TRACKING_URI)
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 4.5))
+report.plot_metric_curves(trials, "eval/modes_covered", tracking_uri=TRACKING_URI, ax=ax, by=KEYS)
+ax.set_title("modes covered per epoch, mean over trials")
 notebook.show(fig)
 
 # %% [markdown]

@@ -10,12 +10,17 @@
 # `modes_covered` is the platform's `eval/modes_covered`: for stacked MNIST the number of distinct argmax
 # triples among the samples (PacGAN's count, no confidence threshold). `kl_to_uniform` = ln 1000 - H(mode
 # histogram over every sample), 6.91 at total collapse, 0 when all modes are equally frequent;
-# `diversity` = exp(H) / 1000 (docs/metrics.md).
+# `diversity` = exp(H) / 1000 (docs/metrics.md). These are the published counts (PacGAN; VEEGAN, Srivastava et
+# al. 2017); the collapse verdict uses the robust count beside them, `eval/modes_robust` (modes holding at least a
+# quarter of their fair share, 0.25 / 1000, of the high-quality samples) and `eval/spread` = modes_robust / 1000,
+# judged only when the high-quality share `eval/hq_fraction` reaches the quality floor (docs/collapse.md). A
+# perfect generator's plug-in diversity is only ~0.75 at 2,000 samples over 1,000 modes and ~0.98 at 26,000:
+# the platform refuses an `eval.n_samples` too small for a verdict over K modes.
 
 # %%
 import matplotlib.pyplot as plt
 
-from study import notebook, report
+from study import notebook, plots, report
 
 # %% tags=["parameters"]
 EXPERIMENT = None  # None: $GAN_STUDY_EXPERIMENT, else "stacked_mnist" (or "stacked_mnist_quick")
@@ -26,8 +31,10 @@ N_MODES = 1000  # stacked MNIST: 10 x 10 x 10 digit triples
 EXPERIMENT, TRACKING_URI = notebook.setup(EXPERIMENT, TRACKING_URI, default="stacked_mnist")
 
 # %%
-trials = report.load_trials(EXPERIMENT, tracking_uri=TRACKING_URI, params=["data.name", "eval.n_samples"],
-                            metrics=["eval/kl_to_uniform"])
+ROBUST = ["eval/modes_robust", "eval/spread"]
+trials = report.load_trials(EXPERIMENT, tracking_uri=TRACKING_URI,
+                            params=["data.name", "eval.n_samples", *notebook.RULE_PARAMS],
+                            metrics=["eval/kl_to_uniform", *ROBUST])
 KEYS = report.comparison_keys(trials)
 print(f"parent run {trials.attrs['parent_run_id']}: {len(trials)} trials, search keys {trials.attrs['search_keys']}")
 datasets = sorted(set(trials["data.name"].dropna().astype(str)))
@@ -44,6 +51,14 @@ print(trials["outcome"].value_counts().to_string())
 per_trial = report.trial_table(trials, KEYS, n_modes=N_MODES)
 print(report.format_table(per_trial, title=f"per trial: final modes covered (of {N_MODES}) and KL to uniform"))
 
+# %%
+COUNTS = {"final_modes_covered": "modes_covered", "eval/modes_robust": "modes_robust"}
+robust = trials[[k for k in KEYS if k != "seed"] + ["seed", "outcome", *COUNTS, "eval/spread", "final_quality"]]
+robust = robust.rename(columns={**COUNTS, "eval/spread": "spread", "final_quality": "quality"}).round(3)
+robust = robust.astype({name: "Int64" for name in COUNTS.values()})
+print(report.format_table(robust, title=f"per trial: published and robust mode counts (of {N_MODES}), spread "
+                                        "and final quality (eval/hq_fraction)"))
+
 # %% [markdown]
 # ## Per configuration
 
@@ -55,16 +70,45 @@ collapse = report.comparison_table(trials, KEYS)
 print(report.format_table(collapse, title="per configuration: collapse across seeds and epochs survived"))
 
 # %% [markdown]
-# ## Modes covered and KL per epoch
+# ## Survival and cumulative incidence
+#
+# Left: Kaplan-Meier, the fraction of seeds not yet collapsed ('+' = censored at the last confirmable epoch), with
+# its 95% band (exponential Greenwood) shaded and, under the axes, the seeds still at risk after each epoch. Right:
+# the cumulative incidence of collapse (solid) and of divergence (dashed, where a seed diverged first). The
+# collapse table's `logrank_p`: the log-rank test between the rows, divergence censored (docs/collapse.md).
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-report.plot_metric_curves(trials, "eval/modes_covered", tracking_uri=TRACKING_URI, ax=axes[0], by=KEYS)
-axes[0].axhline(N_MODES, color="grey", lw=0.8, ls="--")
-axes[0].set_title(f"modes covered (of {N_MODES}) per epoch, mean over seeds")
-report.plot_metric_curves(trials, "eval/kl_to_uniform", tracking_uri=TRACKING_URI, ax=axes[1], by=KEYS)
-axes[1].set_title("KL to uniform per epoch, mean over seeds (ln 1000 = 6.91: one mode)")
+print(report.logrank(trials, KEYS) or report.NO_LOGRANK)
+fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+report.plot_survival(trials, ax=axes[0], by=KEYS)
+axes[0].set_title("Kaplan-Meier: seeds not yet collapsed ('+' censored)")
+plots.plot_cumulative_incidence(trials, ax=axes[1], by=KEYS)
+axes[1].set_title("cumulative incidence of collapse and divergence")
+fig.tight_layout()
 notebook.show(fig)
+
+# %% [markdown]
+# ## Collapse states per epoch
+
+# %%
+notebook.states_section(trials, by=KEYS, tracking_uri=TRACKING_URI)
+
+# %% [markdown]
+# ## Spread, diversity and quality per epoch
+
+# %%
+notebook.verdict_section(trials, by=KEYS, tracking_uri=TRACKING_URI)
+
+# %% [markdown]
+# ## Modes covered and KL per epoch
+#
+# Published count (`eval/modes_covered`) beside the robust one (`eval/modes_robust`), both out of 1,000, and KL to
+# uniform (ln 1000 = 6.91: one mode).
+
+# %%
+notebook.curves_section(trials, ["eval/modes_covered", "eval/modes_robust", "eval/kl_to_uniform"], KEYS,
+                        TRACKING_URI, guides={"eval/modes_covered": (N_MODES, f"all {N_MODES} modes"),
+                                              "eval/modes_robust": (N_MODES, f"all {N_MODES} modes")})
 
 # %% [markdown]
 # ## Model-free diversity

@@ -1,7 +1,8 @@
 """The report notebooks' shared setup: which MLflow store and experiment to read, headless figures.
 
 Each notebook in `reports/` (built from its jupytext source `reports/<name>.py`) calls `setup()` once and
-`show(fig)` for each figure; everything it prints or plots comes from `study.report`. Reads MLflow only.
+`show(fig)` for each figure; everything it prints or plots comes from `study.report` and `study.plots`, the
+sections below included (each skips, saying why, what the runs did not log). Reads MLflow only.
 
 Tracking URI, first that applies: the notebook's `TRACKING_URI` parameter; `$GAN_STUDY_TRACKING_URI` (the
 notebooks' own variable, set by the tests); `$MLFLOW_TRACKING_URI`; `sqlite:///$GAN_STUDY_HOME/mlflow.db`;
@@ -18,7 +19,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,6 +35,8 @@ CHECKOUT = Path(__file__).resolve().parent.parent  # the editable install's chec
 # Model-free diversity in the classifier's feature space and D's forgetting (docs/metrics.md)
 DIVERSITY_METRICS = ["eval/coverage", "eval/precision", "eval/recall", "eval/ndb", "eval/duplicate_rate",
                      "eval/forgetting"]
+# The collapse rule's params, loaded as columns by `load_trials(..., params=RULE_PARAMS)` for `verdict_section`
+RULE_PARAMS = ["collapse.metric", "collapse.threshold", "collapse.quality_floor"]
 
 
 class Target(NamedTuple):
@@ -130,19 +133,19 @@ def show(fig) -> None:
     display(Image(data=buf.getvalue()))
 
 
-def diversity_section(trials, by, tracking_uri: str | None = None,
-                      metrics: Sequence[str] = DIVERSITY_METRICS) -> None:
-    """Per-epoch means of the model-free diversity metrics the runs logged, one panel each, grouped `by`;
-    prints why the section is skipped (none logged) or which metrics are left out."""
+def curves_section(trials, metrics: Sequence[str], by, tracking_uri: str | None = None, skipped: str = "",
+                   guides: Mapping[str, tuple[float, str]] | None = None) -> list[str]:
+    """Per-epoch means over trials of the `metrics` the runs logged, one panel each (three a row), grouped `by`;
+    `guides`: metric -> (value, label) drawn as a dashed line on its panel. Prints `skipped` when none was logged
+    and which are left out otherwise. -> the metrics drawn."""
     import matplotlib.pyplot as plt
 
     from study import report
 
     present = report.available_metrics(trials, metrics, tracking_uri=tracking_uri)
     if not present:
-        print("no model-free diversity metrics in these runs (prdc, ndb, duplicates and probes not in their "
-              "eval.metrics, or logged before they existed): section skipped")
-        return
+        print(skipped or f"none of {', '.join(metrics)} in these runs: section skipped")
+        return []
     missing = [m for m in metrics if m not in present]
     if missing:
         print(f"not logged, left out: {', '.join(missing)}")
@@ -151,8 +154,63 @@ def diversity_section(trials, by, tracking_uri: str | None = None,
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.5 * ncols, 4 * nrows), squeeze=False)
     for ax, metric in zip(axes.flat, present):
         report.plot_metric_curves(trials, metric, tracking_uri=tracking_uri, ax=ax, by=by)
+        if metric in (guides or {}):
+            value, label = (guides or {})[metric]
+            ax.axhline(value, color="grey", lw=0.8, ls="--", label=label)
+            ax.legend(fontsize="small")
         ax.set_title(f"{metric} per epoch, mean over trials")
     for ax in list(axes.flat)[len(present):]:
         ax.set_visible(False)
     fig.tight_layout()
     show(fig)
+    return present
+
+
+def diversity_section(trials, by, tracking_uri: str | None = None,
+                      metrics: Sequence[str] = DIVERSITY_METRICS) -> None:
+    """Per-epoch means of the model-free diversity metrics the runs logged, one panel each, grouped `by`;
+    prints why the section is skipped (none logged) or which metrics are left out."""
+    curves_section(trials, metrics, by, tracking_uri,
+                   skipped="no model-free diversity metrics in these runs (prdc, ndb, duplicates and probes not in "
+                           "their eval.metrics, or logged before they existed): section skipped")
+
+
+def _unique(trials, column: str):
+    """The one value a column holds across the trials (None when absent, unset or varying)."""
+    if column not in trials:
+        return None
+    values = set(trials[column].dropna().astype(str)) - {"None"}
+    return trials[column].dropna().iloc[0] if len(values) == 1 else None
+
+
+def verdict_section(trials, by, tracking_uri: str | None = None) -> None:
+    """The collapse verdict's two inputs per epoch beside the published diversity (docs/collapse.md): the collapse
+    metric (default eval/spread) with its threshold, eval/diversity, and the quality eval/hq_fraction with the
+    quality floor (rule from the `RULE_PARAMS` columns when loaded and one value across the trials; the floor
+    applies to a mode metric only)."""
+    from trainables import names
+    from trainables.metrics.registry import MODE_KEYS
+
+    metric = str(_unique(trials, "collapse.metric") or names.SPREAD)
+    threshold, floor = _unique(trials, "collapse.threshold"), _unique(trials, "collapse.quality_floor")
+    guides = {}
+    if threshold is not None:
+        guides[metric] = (float(threshold), f"collapse.threshold = {float(threshold):g}")
+    if floor is not None and float(floor) > 0 and metric in MODE_KEYS:
+        guides[names.HQ_FRACTION] = (float(floor), f"collapse.quality_floor = {float(floor):g}")
+    curves_section(trials, list(dict.fromkeys([metric, names.DIVERSITY, names.HQ_FRACTION])), by, tracking_uri,
+                   guides=guides)
+
+
+def states_section(trials, by, tracking_uri: str | None = None) -> None:
+    """Per arm, the share of trials in each collapse state per epoch (study.plots.plot_states); skipped, saying so,
+    when the runs logged no per-epoch `state` (runs from before the states existed)."""
+    from study import plots, report
+    from trainables import names
+
+    if not report.available_metrics(trials, [names.STATE], tracking_uri=tracking_uri):
+        print("no per-epoch `state` in these runs (logged before the collapse states existed): section skipped")
+        return
+    panels = plots.plot_states(trials, by=by, tracking_uri=tracking_uri)
+    panels[0].figure.suptitle("collapse state per epoch: share of trials (docs/collapse.md)")
+    show(panels[0].figure)

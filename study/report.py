@@ -1,4 +1,4 @@
-"""Study reports from MLflow only: trial table, Kaplan-Meier collapse statistics, plots.
+"""Study reports from MLflow only: trial table, Kaplan-Meier collapse statistics and a log-rank test, plots.
 
 Reads what the runner logged (one parent run per study, one child run per trial) and never imports
 Ray or training code. Collapse times are right-censored data: a trial that did not collapse is
@@ -25,11 +25,15 @@ from study.survival import (  # noqa: F401
     DIVERGENCE,
     EVENT_OUTCOME,
     EXCLUDED_OUTCOME,
+    NO_LOGRANK,
+    LogRank,
     cumulative_incidence,
+    fmt_p,
     fmt_time,
     groups,
     kaplan_meier,
     km_quantile,
+    logrank,
     survival_data,
 )
 from trainables import names
@@ -166,13 +170,16 @@ def _summary_row(rows: pd.DataFrame) -> dict:
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration (search keys): seeds, outcome counts, KM median and quartiles, diversity."""
+    """One row per configuration (search keys): seeds, outcome counts, KM median and quartiles, diversity, and
+    `logrank_p`, the p-value of the log-rank test of collapse between the configurations (`logrank`; the same
+    on every row, "n/a" with one configuration or no collapse)."""
     keys = [k for k in df.attrs.get("search_keys", []) if k in df.columns]
-    rows = [dict(zip(keys, values)) | _summary_row(group) for values, group in groups(df, keys)]
+    p_text = fmt_p(result.p_value if (result := logrank(df, keys)) else None)
+    rows = [dict(zip(keys, values)) | _summary_row(group) | {"logrank_p": p_text} for values, group in groups(df, keys)]
     table = pd.DataFrame(rows, columns=keys + ["seeds", "collapsed", "never_diverse", "diverged",
                                                "median_collapse_epoch", "quartiles", "collapse_incidence",
                                                "divergence_incidence", "mean_final_diversity", "mean_final_quality",
-                                               "final_diversity_mean", "final_diversity_sd"])
+                                               "logrank_p", "final_diversity_mean", "final_diversity_sd"])
     if keys and len(table):
         table = table.sort_values(keys, na_position="last", kind="stable")
     table.attrs["search_keys"] = keys
@@ -246,9 +253,11 @@ def comparison_table(df: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.
     """One row per arm (`keys`, default `comparison_keys(df)`): configurations and trials, collapses and the
     collapse rate across seeds, never-diverse and diverged counts, Kaplan-Meier median epochs survived before
     collapse and quartiles ("N+": not reached within N epochs, censored), final diversity and final modes
-    covered as mean ± sd over the trials."""
+    covered as mean ± sd over the trials; `logrank_p`: the p-value of the log-rank test of collapse between the arms
+    (`logrank`; the same on every row, "n/a" with one arm or no collapse)."""
     keys = list(comparison_keys(df) if keys is None else keys)
     search = [k for k in df.attrs.get("search_keys", []) if k in df.columns]
+    p_text = fmt_p(result.p_value if (result := logrank(df, keys)) else None)
     rows = []
     for values, group in groups(df, keys):
         base = _summary_row(group)
@@ -263,13 +272,13 @@ def comparison_table(df: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.
             "median_collapse_epoch": base["median_collapse_epoch"], "quartiles": base["quartiles"],
             "collapse_incidence": base["collapse_incidence"], "divergence_incidence": base["divergence_incidence"],
             "final_quality": base["mean_final_quality"],
-            "final_diversity": div_text, "final_modes_covered": modes_text,
+            "final_diversity": div_text, "final_modes_covered": modes_text, "logrank_p": p_text,
             "collapse_fraction": base["collapsed"] / kept if kept else math.nan,
             "final_diversity_mean": div_mean, "final_diversity_sd": div_sd,
             "final_modes_covered_mean": modes_mean, "final_modes_covered_sd": modes_sd})
     columns = keys + ["configs", "trials", "collapsed", "collapse_rate", "never_diverse", "diverged",
                       "median_collapse_epoch", "quartiles", "collapse_incidence", "divergence_incidence",
-                      "final_diversity", "final_quality", "final_modes_covered"] + HELPER_COLUMNS
+                      "final_diversity", "final_quality", "final_modes_covered", "logrank_p"] + HELPER_COLUMNS
     table = pd.DataFrame(rows, columns=columns)
     if keys and len(table):
         table = table.sort_values(keys, na_position="last", kind="stable")

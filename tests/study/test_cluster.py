@@ -120,6 +120,7 @@ def test_storage_paths_and_uris(tmp_path, monkeypatch):
     assert _read_text(uri) == '{"run_name": "x"}' == (tmp_path / "state" / "latest.json").read_text()
 
 
+@pytest.mark.slow  # two `study/run.py` subprocesses (dry runs): a study entry point in a subprocess
 def test_run_py_runs_as_a_script_from_another_directory(tmp_path):
     """`ray submit CLUSTER study/run.py -- search_spaces/x.yaml` uploads run.py alone and runs it in the home
     directory of the head node, where the project is installed."""

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from nbclient import NotebookClient
 
 from study.report import format_table, kaplan_meier, km_quantile, load_trials, summary_table
+from study.survival import fmt_p, logrank
 from trainables import names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,6 +51,33 @@ def test_km_exact_half_and_all_censored():
     assert km_quantile([], [], 0.5) is None
 
 
+def test_kaplan_meier_band_known_answer():
+    """lifelines' 95% band is the exponential Greenwood one (Kalbfleisch and Prentice): S^exp(±z·σ/ln S), with
+    σ² = Σ d/(n(n-d)) over the event times so far. By hand for TIMES: at 2, σ² = 1/30; at 3, 1/30 + 1/20; at 5,
+    1/30 + 1/20 + 1/6; censored at 6: unchanged; at 8 S = 0 and the band is 0."""
+    km = kaplan_meier(TIMES, EVENTS)
+    z = 1.959963984540054
+    s = np.array([5 / 6, 2 / 3, 4 / 9, 4 / 9])
+    sigma = np.sqrt(np.cumsum([1 / 30, 1 / 20, 1 / 6, 0.0]))
+    np.testing.assert_allclose(km["lower"].iloc[1:5], s ** np.exp(-z * sigma / np.log(s)), rtol=1e-9)
+    np.testing.assert_allclose(km["upper"].iloc[1:5], s ** np.exp(z * sigma / np.log(s)), rtol=1e-9)
+    assert (km["lower"].iloc[0], km["upper"].iloc[0]) == (1.0, 1.0) and km["upper"].iloc[-1] == 0.0
+    assert km["censored"].tolist() == [0, 0, 1, 0, 1, 0]
+
+
+def test_km_quantile_exact_level_and_numpy_state():
+    """One collapse among 4 trials: S(1) = 3/4 exactly, so the 25% quantile is epoch 1. lifelines' curve holds
+    exp(ln 3/4) = 0.7500000000000001 there, and its own `qth_survival_time` skips to a later epoch; km_quantile
+    allows for the rounding. lifelines' fit sets numpy's divide/invalid errors to "ignore": kaplan_meier restores
+    them."""
+    before = np.geterr()
+    assert km_quantile([1, 3, 4, 5], [1, 0, 1, 0], 0.25) == 1
+    assert km_quantile([1, 2, 3, 4], [1, 1, 1, 1], 0.5) == 2  # S(2) = 1/2
+    assert np.geterr() == before
+    km = kaplan_meier([3, math.nan, 5], [1, 1, 0])  # a trial without a time is left out
+    assert km["at_risk"].tolist() == [2, 2, 1] and km["survival"].tolist() == [1.0, 0.5, 0.5]
+
+
 def test_cumulative_incidence_known_answer():
     """Aalen-Johansen by hand: times 2 (collapse), 3 (divergence), 3 (censored), 5 (collapse), 6 (censored).
     t=2: n=5, F=4/5, CIF_c=1/5; t=3: n=4, one divergence: CIF_d=4/5*1/4=1/5, F=3/5;
@@ -63,6 +91,34 @@ def test_cumulative_incidence_known_answer():
     np.testing.assert_allclose(cif["free"], [1, 0.8, 0.6, 0.3, 0.3])
 
 
+def test_cumulative_incidence_matches_lifelines_aalen_johansen():
+    """The hand-written Aalen-Johansen estimate against lifelines' AalenJohansenFitter. On the known-answer data
+    (no collapse tied with a divergence) lifelines does not jitter and the two agree at every time. With a
+    collapse and a divergence tied at 4 lifelines jitters the event times by up to 1e-4 (its documented
+    behaviour); with no censoring at 4 the order does not matter and the curves agree between the times."""
+    from lifelines import AalenJohansenFitter
+
+    from study.survival import cumulative_incidence
+
+    times, causes = [2, 3, 3, 5, 6], [1, 2, 0, 1, 0]
+    ours = cumulative_incidence(times, causes)
+    for cause, column in ((1, "collapse"), (2, "divergence")):
+        with np.errstate():
+            aj = AalenJohansenFitter(calculate_variance=False).fit(times, causes, event_of_interest=cause)
+        assert aj.cumulative_density_.index.tolist() == ours["t"].tolist()
+        np.testing.assert_allclose(aj.cumulative_density_.iloc[:, 0], ours[column])
+
+    times, causes = [2, 4, 4, 6, 7], [1, 1, 2, 0, 1]  # by hand: collapse 1/5, 2/5, 2/5, 4/5; divergence 0, 1/5
+    ours = cumulative_incidence(times, causes)
+    np.testing.assert_allclose(ours["collapse"], [0, 0.2, 0.4, 0.4, 0.8])
+    np.testing.assert_allclose(ours["divergence"], [0, 0, 0.2, 0.2, 0.2])
+    with np.errstate(), pytest.warns(Warning, match="Tied event times"):
+        aj = AalenJohansenFitter(calculate_variance=False, seed=0).fit(times, causes, event_of_interest=1)
+    curve = aj.cumulative_density_.iloc[:, 0]
+    between = [curve[curve.index <= t + 0.5].iloc[-1] for t in ours["t"]]
+    np.testing.assert_allclose(between, ours["collapse"])
+
+
 def test_competing_events_and_censoring_times():
     from study.survival import COLLAPSE, DIVERGENCE, survival_data
 
@@ -74,6 +130,64 @@ def test_competing_events_and_censoring_times():
     surv = survival_data(df)
     assert surv["cause"].tolist() == [COLLAPSE, DIVERGENCE, 0]  # never_diverse left out
     assert surv["time"].tolist() == [4, 3, 9]  # censored at the last confirmable collapse epoch, not 10
+
+
+def _arms(times_a, causes_a, times_b, causes_b):
+    """Trials of two arms, "none" and "packing", from (time, cause) pairs (cause 0 censored, 1 collapse, 2
+    divergence), with a never-diverse trial in each, which the test must leave out."""
+    nan = math.nan
+    rows = []
+    for arm, times, causes in (("none", times_a, causes_a), ("packing", times_b, causes_b)):
+        for t, c in zip(times, causes):
+            rows.append({"remedies": arm, "outcome": ["censored", "collapsed", "diverged"][c],
+                         "collapse_epoch": t if c == 1 else nan, "diverge_epoch": t if c == 2 else nan,
+                         "censor_epoch": t if c == 0 else nan, "epochs_survived": t})
+        rows.append({"remedies": arm, "outcome": "never_diverse", "collapse_epoch": nan, "diverge_epoch": nan,
+                     "censor_epoch": 10, "epochs_survived": 10})
+    df = pd.DataFrame(rows).assign(final_diversity=0.5, final_modes_covered=4.0)
+    df.attrs["search_keys"] = ["remedies"]
+    return df
+
+
+def test_logrank_known_answer():
+    """Arm "none" collapses at 2, 3, 4, 5; arm "packing" has 4 trials censored at 10 and one divergence at 3
+    (censored there: cause-specific, at risk at 3). Each event time has d = 1, so with n_A, n_B at risk
+    O_A - E_A = 4 - Σ n_A / n and V = Σ n_A n_B / n²: n_A = 4, 3, 2, 1 and n_B = 5, 5, 4, 4 at 2, 3, 4, 5;
+    chi2 = (O - E)² / V on 1 df, p = erfc(sqrt(chi2 / 2))."""
+    df = _arms([2, 3, 4, 5], [1, 1, 1, 1], [10, 10, 10, 10, 3], [0, 0, 0, 0, 2])
+    n_a, n_b = np.array([4, 3, 2, 1]), np.array([5, 5, 4, 4])
+    chi2 = (4 - (n_a / (n_a + n_b)).sum()) ** 2 / (n_a * n_b / (n_a + n_b) ** 2).sum()
+    result = logrank(df, ["remedies"])
+    assert result is not None
+    assert (result.arms, result.trials, result.events, result.dof) == (2, 9, 4, 1)  # never-diverse left out
+    assert result.statistic == pytest.approx(chi2, rel=1e-12)
+    assert result.p_value == pytest.approx(math.erfc(math.sqrt(chi2 / 2)), rel=1e-9) and result.p_value < 0.05
+    assert "chi2 = 8.12, df = 1" in str(result) and f"p = {fmt_p(result.p_value)}" in str(result)
+
+
+def test_logrank_identical_arms_one_arm_and_no_collapse():
+    same = _arms([2, 5, 8, 10], [1, 1, 0, 1], [2, 5, 8, 10], [1, 1, 0, 1])
+    result = logrank(same, ["remedies"])
+    assert result is not None and result.statistic == pytest.approx(0, abs=1e-12)
+    assert result.p_value == pytest.approx(1.0)
+    assert logrank(same, []) is None  # one arm
+    assert logrank(same[same["remedies"] == "none"], ["remedies"]) is None
+    assert logrank(_arms([4, 6], [0, 2], [5, 7], [0, 0]), ["remedies"]) is None  # no collapse
+    assert fmt_p(None) == "n/a" and fmt_p(0.0067271) == "0.00673" and fmt_p(1.0) == "1"
+
+
+def test_logrank_column_in_summary_and_comparison_tables():
+    from study.report import comparison_table
+
+    df = _arms([2, 3, 4, 5], [1, 1, 1, 1], [10, 10, 10, 10, 3], [0, 0, 0, 0, 2])
+    p = fmt_p(logrank(df, ["remedies"]).p_value)
+    assert p == "0.00439"  # the known answer above: chi2 = 8.115
+    for table in (summary_table(df), comparison_table(df, ["remedies"])):
+        assert table["logrank_p"].tolist() == [p, p]
+        assert "logrank_p" in format_table(table) and p in format_table(table)
+    assert comparison_table(df, [])["logrank_p"].tolist() == ["n/a"]  # one arm
+    df.attrs["search_keys"] = []
+    assert summary_table(df)["logrank_p"].tolist() == ["n/a"]
 
 
 def _frame(rows, keys):
@@ -110,6 +224,9 @@ def test_summary_table_by_hand():
     assert (r2["seeds"], r2["collapsed"], r2["never_diverse"], r2["diverged"]) == (5, 0, 1, 1)
     assert r2["median_collapse_epoch"] == "70+" and r2["quartiles"] == "70+-70+"
     assert r2["final_diversity_mean"] == pytest.approx(np.mean([0.9, 0.8, 0.7, 0.1]))
+    p = logrank(df, [FLIP])
+    assert p is not None and p.arms == 2 and p.events == 3  # never-diverse left out, the diverged trial censored
+    assert table["logrank_p"].tolist() == [fmt_p(p.p_value)] * 2
     text = format_table(table, title="T")
     assert text.splitlines()[0] == "T" and "70+" in text and "final_diversity_sd" not in text
 
