@@ -3,26 +3,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # before Ray reads it
+# Tune's automatic loggers: the CSV and JSON ones are passed explicitly (_run_config), TensorBoard's is not wanted
+# (MLflow keeps the metrics), and without it Tune has no TensorBoard hint to print
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 import ray
 import torch
 from mlflow.tracking import MlflowClient
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from study import tracking
+from study.console import StudyConsole, TrialNamer
 from study.preflight import ray_address, state_file, storage_root
 from study.schema import Spec
 from study.searcher import searcher
 from study.space import TrialBuilder
 from study.spec import SpecError
+from trainables import names
 from trainables.config import deep_merge, resolve
 from trainables.tune import GANTrainable
 
@@ -114,10 +122,35 @@ def _trainable(spec: Spec, uri: str, exp_id: str, parent: str):
 
 
 def _run_config(spec: Spec, storage: str, name: str) -> tune.RunConfig:
+    """verbose=0 silences Tune's own reporter (it still reports errored trials): the study's console
+    (study/console.py) shows the progress instead."""
     ckpt = tune.CheckpointConfig(checkpoint_frequency=spec.checkpoint.every, num_to_keep=spec.checkpoint.keep,
                                  checkpoint_at_end=True)
-    return tune.RunConfig(name=name, storage_path=str(storage), checkpoint_config=ckpt,
-                          failure_config=tune.FailureConfig(max_failures=spec.max_failures), verbose=1)
+    callbacks = [StudyConsole(epochs=spec.base.train.epochs), CSVLoggerCallback(), JsonLoggerCallback()]
+    return tune.RunConfig(name=name, storage_path=str(storage), checkpoint_config=ckpt, callbacks=callbacks,
+                          failure_config=tune.FailureConfig(max_failures=spec.max_failures), verbose=0)
+
+
+class _TuneLines(logging.Filter):
+    """Driver-side Tune lines that concern no study user: the result files written at the end, on Ctrl-C the
+    advice to call `Tuner.restore(...)` (the study prints its own `--resume` command), and that a trial which
+    reported no result yet (interrupted, or failed in setup) has no result file (MLflow has its record)."""
+
+    DROP = ("Wrote the latest version of all result files", "Experiment has been interrupted",
+            "Failed to fetch metrics for")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.DROP)
+
+
+def quiet_tune() -> None:
+    """Off the console: the lines of _TuneLines, and Optuna's notice that TPE's `group` option is experimental
+    (docs/stack.md: chosen knowingly; it says nothing about the study)."""
+    for name in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _TuneLines) for f in log.filters):
+            log.addFilter(_TuneLines())
+    warnings.filterwarnings("ignore", message="Argument ``group`` is an experimental feature")
 
 
 def argv_is_ours() -> bool:
@@ -128,6 +161,7 @@ def argv_is_ours() -> bool:
 def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) -> int:
     """Run (or resume) the study; returns the process exit code."""
     tracking.quiet()
+    quiet_tune()
     info = prepare_data(spec)
     print(f"data: {json.dumps(info['data'], default=str)}; "
           f"mode classifier: {json.dumps(info['classifier'], default=str)}")
@@ -151,12 +185,13 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
         _write_text(state_file(storage), json.dumps({"run_name": run_name, "parent_run_id": parent}))
         tune_cfg = tune.TuneConfig(search_alg=searcher(spec), scheduler=_scheduler(spec),
                                    num_samples=n_cfg * len(spec.seed_list), max_concurrent_trials=spec.max_concurrent,
+                                   trial_name_creator=TrialNamer(TrialBuilder(spec)),
                                    trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True)
         tuner = tune.Tuner(_trainable(spec, uri, exp_id, parent), tune_config=tune_cfg,
                            run_config=_run_config(spec, storage, run_name))
     print(f"Ray results: {run_dir}  (parent MLflow run {parent})", flush=True)
     results = tuner.fit()
-    done = [r for r in results if r.error or (r.metrics or {}).get("done")]
+    done = [r for r in results if r.error or (r.metrics or {}).get(names.DONE)]
     if len(done) < n_cfg * len(spec.seed_list):
         print(f"\nStudy interrupted: {len(done)} of {n_cfg * len(spec.seed_list)} trials finished. Continue with:\n"
               f"  python -m study.run {' '.join(sys.argv[1:] if argv_is_ours() else [str(spec_path)])} --resume",
@@ -188,7 +223,7 @@ def _finish(client: MlflowClient, uri: str, spec: Spec, parent: str, results) ->
     text = format_table(table)
     print("\nStudy summary (median collapse epoch by Kaplan-Meier; 'N+' = no collapse within N epochs):")
     print(text)
-    tracking.log_summary(client, parent, text, table.to_csv(index=False))
+    tracking.log_summary(client, parent, text, table.to_csv(index=False), table)
     errors = [r for r in results if r.error]
     client.set_terminated(parent, "FINISHED" if len(errors) < len(results) or not len(results) else "FAILED")
     print(f"{len(results)} trials, {len(errors)} failed. MLflow: {uri}\nOpen the UI: {tracking.ui_command(uri)}")

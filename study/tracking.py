@@ -81,12 +81,53 @@ def start_parent(client: MlflowClient, exp_id: str, spec: Any, spec_path: Path, 
     return rid
 
 
-def log_summary(client: MlflowClient, run_id: str, table_text: str, table_csv: str) -> None:
-    """Attach the study summary (text and CSV) to the parent run."""
+def log_summary(client: MlflowClient, run_id: str, table_text: str, table_csv: str, table: Any = None) -> None:
+    """Attach the study summary to the parent run: summary.txt and summary.csv, the table as the run's description
+    (what the MLflow UI shows first) and, given the table itself, its numbers per arm as metrics
+    (`arm/<configuration>/<column>`, e.g. arm/flip 0.05/collapse_incidence) to chart arms side by side."""
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in (("summary.txt", table_text), ("summary.csv", table_csv)):
             (Path(tmp) / name).write_text(text)
             client.log_artifact(run_id, str(Path(tmp) / name))
+    client.set_tag(run_id, names.NOTE, description(table_text))
+    metrics = arm_metrics(table) if table is not None else []
+    for i in range(0, len(metrics), 500):
+        client.log_batch(run_id, metrics=metrics[i : i + 500])
+
+
+def description(table_text: str) -> str:
+    """The parent run's description (markdown): the summary table as preformatted text."""
+    return ("**Study summary**: one row per configuration (median collapse epoch by Kaplan-Meier; "
+            "'N+' = no collapse within N epochs; docs/collapse.md)\n\n```\n" + table_text + "\n```\n")
+
+
+ARM_COLUMNS = ("seeds", "collapsed", "never_diverse", "diverged", "collapse_incidence", "divergence_incidence",
+               "final_diversity_mean", "median_collapse_epoch")
+
+
+def arm_metrics(table: Any) -> list:
+    """The summary table's numbers as parent-run metrics, one group per row; text cells ("n/a", "69+") left out."""
+    import math
+    import re
+    import time
+
+    from mlflow.entities import Metric
+
+    from trainables.tune import compact, short_keys
+
+    keys = list(table.attrs.get("search_keys") or [])
+    short, now, out = short_keys(keys), int(time.time() * 1000), []
+    for _, row in table.iterrows():
+        label = " ".join(f"{short[k]} {compact(str(row[k]))}" for k in keys) or "all"
+        label = re.sub(r"[^\w.\- ]", "_", label)[:150]  # the characters MLflow allows in a metric name
+        for column in ARM_COLUMNS:
+            try:
+                value = float(row[column])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if math.isfinite(value):
+                out.append(Metric(f"{names.ARM_METRIC}{label}/{column}", value, now, 0))
+    return out
 
 
 def ui_command(uri: str) -> str:

@@ -17,6 +17,7 @@ QUICK = "gan_study.quick"  # "True" when the study ran its quick block (parent r
 TRIAL_ID = "ray.trial_id"
 NODE_ID = "ray.node_id"
 PARENT = "mlflow.parentRunId"
+NOTE = "mlflow.note.content"  # a run's description in the MLflow UI (markdown): the summary on the parent run
 
 # ---- params: the resolved trial config flattened to dotted keys ("train.lr", "remedies.label_flip.rate"),
 # plus the searched values as the spec wrote them ("search.<key>", e.g. search.remedies = "label_flip+packing")
@@ -45,6 +46,13 @@ HQ_FRACTION = "eval/hq_fraction"
 SPREAD = "eval/spread"
 MODES_COVERED = "eval/modes_covered"
 KL_TO_UNIFORM = "eval/kl_to_uniform"
+OUTCOME_CODE = "outcome_code"  # index into OUTCOMES, logged when the trial ends (step = its last epoch): chartable
+ARM_METRIC = "arm/"  # parent run: "arm/<configuration>/<summary column>" per row of the summary table
+
+# ---- keys of the result a trial reports to Tune each epoch (beside the metrics above)
+EPOCH = "epoch"
+OUTCOME_RESULT = "outcome"  # the trial's outcome so far (OUTCOMES; RUNNING until it ends)
+DONE = "done"
 
 # ---- outcomes (tag OUTCOME)
 RUNNING = "running"
@@ -57,7 +65,7 @@ FAILED = "failed"  # raised an error
 OUTCOMES = (RUNNING, COLLAPSED_OUTCOME, CENSORED, NEVER_DIVERSE_OUTCOME, DIVERGED_OUTCOME, STOPPED, FAILED)
 
 # ---- artifacts
-SAMPLES_DIR = "samples"
+SAMPLES_DIR = "samples"  # also the key of the sample grids logged as MLflow images (step = epoch)
 D_SURFACE_DIR = "d_surface"
 SPEC_DIR = "spec"
 RESOLVED_SPEC = "spec/resolved.yaml"

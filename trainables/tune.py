@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -26,6 +27,56 @@ from trainables.run import GANRun
 # values as text (study.space.TrialBuilder); trainables/ knows nothing of the search encoding.
 BuildTrial = Callable[[Mapping[str, Any]], TrialConfig]
 
+# Worker-side Ray lines that say nothing to a study's user: a line per saved checkpoint (they arrive late, even
+# after the study summary) and the "setup was slow, consider reuse_actors" hint (the study reuses actors).
+for _name in ("ray.train._internal.storage", "ray.tune.trainable.trainable"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+MIN_IMAGE_PX = 512  # sample grids smaller than this are enlarged (nearest neighbour) for the MLflow image view
+
+
+def compact(value: str, digits: int = 3) -> str:
+    """A searched value as short text: numbers to `digits` significant digits, long text cut to 40 characters."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value if len(value) <= 40 else value[:37] + "..."
+    if number.is_integer() and abs(number) < 1e6:
+        return str(int(number))
+    return f"{number:.{digits}g}"
+
+
+def short_keys(keys: list[str]) -> dict[str, str]:
+    """Short names of search keys: `remedies.label_flip.rate` -> flip (the remedy's last word, with the parameter
+    when the study searches two of that remedy), `train.lr` -> lr; a short name two keys share stays the full key."""
+    def short(key: str) -> str:
+        parts = key.split(".")
+        if parts[0] == "remedies" and len(parts) == 3:
+            siblings = [k for k in keys if k.startswith(f"remedies.{parts[1]}.")]
+            base = parts[1].split("_")[-1]
+            return base if len(siblings) == 1 else f"{base}.{parts[2]}"
+        return parts[-1]
+
+    out = {k: short(k) for k in keys}
+    clash = {s for s in out.values() if list(out.values()).count(s) > 1}
+    return {k: (k if s in clash else s) for k, s in out.items()}
+
+
+def trial_label(values: Mapping[str, str], seed: int) -> str:
+    """The console name of a trial: its searched values, short, and its seed (`flip=0.05 lr=0.00125 s1`)."""
+    keys = short_keys(list(values))
+    return " ".join([f"{keys[k]}={compact(v)}" for k, v in values.items()] + [f"s{seed}" if values else f"seed {seed}"])
+
+
+def run_name(values: Mapping[str, str], seed: int, limit: int = 120) -> str:
+    """The MLflow name of a trial's run: `remedies.label_flip.rate=0.05 train.lr=0.001252 seed=1`; short keys
+    where the full ones would make it longer than `limit` characters."""
+    full = " ".join([f"{k}={compact(v, 4)}" for k, v in values.items()] + [f"seed={seed}"])
+    if len(full) <= limit:
+        return full
+    keys = short_keys(list(values))
+    return " ".join([f"{keys[k]}={compact(v, 4)}" for k, v in values.items()] + [f"seed={seed}"])
+
 
 def _retry(fn, *args, tries: int = 6, **kwargs):
     """Call an MLflow client method, retrying while a shared SQLite store is locked."""
@@ -45,6 +96,10 @@ class GANTrainable(tune.Trainable):
     step, not in setup: Tune may start an actor for a trial and then discard it for a reused one, and such an
     actor must leave no trace in MLflow.
     """
+
+    # the only result keys Tune's own reporter prints (its box for an errored trial); the study's console:
+    # study/console.py
+    _progress_metrics = (names.EPOCH, names.HQ_FRACTION, names.SPREAD, names.STATE, names.OUTCOME_RESULT)
 
     def setup(  # type: ignore[override]  # tune.with_parameters passes the rest
         self, config: dict, build: Any, tracking_uri: str, experiment_id: str, parent_run_id: str,
@@ -98,7 +153,7 @@ class GANTrainable(tune.Trainable):
                 names.ROLE: names.ROLE_TRIAL, names.OUTCOME: names.RUNNING,
                 names.CONFIG_KEY: json.dumps(sorted(self.search_values.items()))}
         run = _retry(self.client.create_run, self.setup_kwargs["experiment_id"], tags=tags,
-                     run_name=f"{self.trial_id}-seed{flat['seed']}")
+                     run_name=run_name(self.search_values, int(flat["seed"])))
         params = [Param(k, str(v)[:6000]) for k, v in flat.items()]
         params += [Param(names.SEARCH_PARAM + k, v[:6000]) for k, v in self.search_values.items()]
         if hasattr(self, "run"):
@@ -116,24 +171,24 @@ class GANTrainable(tune.Trainable):
             self._finish("FAILED", names.FAILED, error="".join(traceback.format_exception(err))[-5000:])
             raise
         self._log_epoch(result)
-        result["outcome"] = self.run.outcome
+        result[names.OUTCOME_RESULT] = self.run.outcome
         result[names.EPOCHS_PLANNED] = self.run.epochs
-        result["done"] = self.run.done or (self.stop_on_collapse and bool(result["collapsed"]))
+        result[names.DONE] = self.run.done or (self.stop_on_collapse and bool(result[names.COLLAPSED]))
         return {k: v for k, v in result.items() if k != "error"}
 
     def _log_epoch(self, result: Mapping[str, Any]) -> None:
-        epoch, now = int(result["epoch"]), int(time.time() * 1000)
+        epoch, now = int(result[names.EPOCH]), int(time.time() * 1000)
         if epoch <= self.logged_upto:
             return
         metrics = [Metric(k, float(v), now, epoch) for k, v in result.items()
-                   if isinstance(v, (int, float)) and k != "epoch" and math.isfinite(float(v))
+                   if isinstance(v, (int, float)) and k != names.EPOCH and math.isfinite(float(v))
                    and (k != names.COLLAPSE_EPOCH or not self.logged_collapse)]
         _retry(self.client.log_batch, self.mlflow_run_id, metrics=metrics)
         at_collapse = bool(result.get("collapsed")) and not self.logged_collapse
         self.logged_collapse = self.logged_collapse or bool(result.get("collapsed"))
         if result.get("error"):
             _retry(self.client.set_tag, self.mlflow_run_id, names.ERROR, str(result["error"])[:5000])
-        if at_collapse or epoch % self.grid_every == 0 or self.run.done:
+        if not result.get(names.DIVERGED) and (at_collapse or epoch % self.grid_every == 0 or self.run.done):
             self._log_samples(epoch, "collapse" if at_collapse else "epoch")
 
     def _log_samples(self, epoch: int, why: str) -> None:
@@ -141,16 +196,32 @@ class GANTrainable(tune.Trainable):
             path = Path(tmp) / f"{why}_{epoch:04d}.png"
             save_samples(self.run.samples(), self.run.data, path, title=f"epoch {epoch}")
             _retry(self.client.log_artifact, self.mlflow_run_id, str(path), names.SAMPLES_DIR)
+            self._log_image(path, names.SAMPLES_DIR, epoch, enlarge=self.run.data.kind == "images")
             surface = self.run.d_surface_png(Path(tmp) / f"d_surface_{epoch:04d}.png")  # 2D data only
             if surface is not None:
                 _retry(self.client.log_artifact, self.mlflow_run_id, str(surface), names.D_SURFACE_DIR)
+                self._log_image(surface, names.D_SURFACE_DIR, epoch)
+
+    def _log_image(self, path: Path, key: str, epoch: int, enlarge: bool = False) -> None:
+        """The PNG also as an MLflow image at its epoch (the run's image slider); a small image grid is enlarged
+        by whole pixels so that repeated samples stay recognisable in the UI."""
+        from PIL import Image
+
+        with Image.open(path) as img:
+            image = img.convert("RGB")
+        scale = math.ceil(MIN_IMAGE_PX / max(image.size)) if enlarge else 1
+        if scale > 1:
+            image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+        _retry(self.client.log_image, self.mlflow_run_id, image, key=key, step=epoch)
 
     def _finish(self, status: str, outcome: str, error: str | None = None) -> None:
         if self.finished or not self.attached:
             return
         self.finished = True
         tags = [RunTag(names.OUTCOME, outcome)] + ([RunTag(names.ERROR, error)] if error else [])
-        _retry(self.client.log_batch, self.mlflow_run_id, tags=tags)
+        step = self.run.epoch if hasattr(self, "run") else 0
+        code = Metric(names.OUTCOME_CODE, float(names.OUTCOMES.index(outcome)), int(time.time() * 1000), step)
+        _retry(self.client.log_batch, self.mlflow_run_id, metrics=[code], tags=tags)
         _retry(self.client.set_terminated, self.mlflow_run_id, status)
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:

@@ -1,9 +1,13 @@
 """End to end: a tiny study through real Ray Tune + Optuna + MLflow, then the report notebook on its store."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from mlflow.tracking import MlflowClient
 from tests_support import child_runs, execute_notebook, run_study, tiny_spec
+
+from trainables import names
 
 
 @pytest.mark.slow
@@ -27,8 +31,22 @@ def test_tiny_study_end_to_end(ray_local, tmp_path, capsys):
         assert row.status == "FINISHED"
         assert any(a.path.startswith("samples/") for a in client.list_artifacts(row.run_id, "samples"))
         assert client.list_artifacts(row.run_id, "d_surface")  # D surface and gradient field, 2D data
+        # named by configuration and seed; the outcome also as a number; sample grids as images at their epoch
+        rate = {"0.0": "0", "0.2": "0.2"}[row["params.remedies.label_flip.rate"]]
+        assert row["tags.mlflow.runName"].startswith(f"remedies.label_flip.rate={rate} train.lr=")
+        assert row["tags.mlflow.runName"].endswith(f" seed={row['params.seed']}")
+        assert row[f"metrics.{names.OUTCOME_CODE}"] == names.OUTCOMES.index(row["tags.gan_study.outcome"])
+        images = {a.path for a in client.list_artifacts(row.run_id, "images")}
+        assert {f"samples+step+{e}" for e in (2, 3)} <= {p.split("/")[1].split("+timestamp")[0] for p in images}
+    assert trials["tags.mlflow.runName"].nunique() == 4
     artifacts = {a.path for a in client.list_artifacts(parents.run_id.iloc[0])}
     assert {"summary.txt", "summary.csv", "spec"} <= artifacts
+    parent = client.get_run(parents.run_id.iloc[0])
+    summary = client.download_artifacts(parent.info.run_id, "summary.txt", str(tmp_path))
+    assert Path(summary).read_text() in parent.data.tags[names.NOTE]  # the summary is the parent's description
+    arms = {k: v for k, v in parent.data.metrics.items() if k.startswith(names.ARM_METRIC)}
+    assert {k.split("/")[1].split()[1] for k in arms} == {"0", "0.2"} and all(
+        v == 2 for k, v in arms.items() if k.endswith("/seeds"))
     text = execute_notebook(uri, "tiny_e2e")
     assert "label-flip rate -> epochs until collapse" in text.lower() or "median_collapse_epoch" in text
 
