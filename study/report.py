@@ -265,11 +265,14 @@ def comparison_table(df: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.
         configs = len(group[search].astype(str).drop_duplicates()) if search else 1
         div_text, div_mean, div_sd = _mean_sd(group["final_diversity"], ".3f")
         modes_text, modes_mean, modes_sd = _mean_sd(group["final_modes_covered"], ".1f")
+        g_steps = group["collapse_g_step"].dropna() if "collapse_g_step" in group else pd.Series(dtype=float)
         rows.append(dict(zip(keys, values)) | {
             "configs": configs, "trials": base["seeds"], "collapsed": base["collapsed"],
             "collapse_rate": f"{base['collapsed']}/{kept}" + (f" ({base['collapsed'] / kept:.0%})" if kept else ""),
             "never_diverse": base["never_diverse"], "diverged": base["diverged"],
             "median_collapse_epoch": base["median_collapse_epoch"], "quartiles": base["quartiles"],
+            # the same collapses counted in G steps (n_critic arms make 1/n as many G steps an epoch)
+            "collapse_g_step": f"{g_steps.median():g}" if len(g_steps) else "n/a",
             "collapse_incidence": base["collapse_incidence"], "divergence_incidence": base["divergence_incidence"],
             "final_quality": base["mean_final_quality"],
             "final_diversity": div_text, "final_modes_covered": modes_text, "logrank_p": p_text,
@@ -277,8 +280,9 @@ def comparison_table(df: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.
             "final_diversity_mean": div_mean, "final_diversity_sd": div_sd,
             "final_modes_covered_mean": modes_mean, "final_modes_covered_sd": modes_sd})
     columns = keys + ["configs", "trials", "collapsed", "collapse_rate", "never_diverse", "diverged",
-                      "median_collapse_epoch", "quartiles", "collapse_incidence", "divergence_incidence",
-                      "final_diversity", "final_quality", "final_modes_covered", "logrank_p"] + HELPER_COLUMNS
+                      "median_collapse_epoch", "quartiles", "collapse_g_step", "collapse_incidence",
+                      "divergence_incidence", "final_diversity", "final_quality", "final_modes_covered",
+                      "logrank_p"] + HELPER_COLUMNS
     table = pd.DataFrame(rows, columns=columns)
     if keys and len(table):
         table = table.sort_values(keys, na_position="last", kind="stable")

@@ -366,6 +366,7 @@ def test_remedy_set_column_and_comparison_table():
         "params.search.remedies.packing.m": [None, None, "2", "3"],
         "params.train.epochs": ["10"] * 4, "metrics.collapse_epoch": [4, nan, 6, nan],
         "metrics.epochs_survived": [4, 10, 6, 10], "metrics.collapsed": [1, 0, 1, 0],
+        "metrics.collapse_g_step": [40, nan, 60, nan],
         "metrics.eval/diversity": [0.1, 0.9, 0.2, 0.1], "metrics.eval/modes_covered": [1, 8, 2, 1]})
     keys = ["remedies", "remedies.packing.m", "train.lr"]
     df = _trial_frame(runs, keys)
@@ -378,7 +379,7 @@ def test_remedy_set_column_and_comparison_table():
     assert table["remedies"].tolist() == ["minibatch_stddev+packing", "none"]
     r = table.iloc[0]
     assert (r["configs"], r["trials"], r["collapsed"], r["never_diverse"]) == (2, 2, 1, 1)
-    assert r["collapse_rate"] == "1/1 (100%)" and r["median_collapse_epoch"] == "6"
+    assert r["collapse_rate"] == "1/1 (100%)" and r["median_collapse_epoch"] == "6" and r["collapse_g_step"] == "60"
     n = table.iloc[1]
     assert n["collapse_rate"] == "1/2 (50%)" and n["median_collapse_epoch"] == "4"  # S(4) = 1/2
     assert n["final_diversity"] == "0.500 ± 0.566" and n["final_modes_covered"] == "4.5 ± 4.9"

@@ -84,3 +84,17 @@ def test_dcgan_64_matches_the_seed_architecture():
     assert convs == [(100, 512), (512, 256), (256, 128), (128, 64), (64, 1)]
     dconvs = [(m.in_channels, m.out_channels) for m in built.features.modules() if isinstance(m, torch.nn.Conv2d)]
     assert dconvs == [(1, 64), (64, 128), (128, 256), (256, 512)] and built.feat_dim == 512 * 4 * 4
+
+
+def test_a_collapse_stays_the_outcome_when_the_run_diverges_later():
+    """Competing events: a confirmed collapse is kept; the later divergence is recorded beside it."""
+    cfg = {**TINY, "train": {**TINY["train"], "epochs": 5},
+           "collapse": {"metric": "compute/g_steps", "threshold": 10, "direction": "above", "patience": 1}}
+    run = GANRun(cfg)
+    first, second = run.step(), run.step()  # 8 G steps (diverse), then 16 (collapsed at epoch 2)
+    assert first["collapsed"] == 0 and second["collapsed"] == 1 and second["collapse_epoch"] == 2
+    assert second["collapse_g_step"] == 16
+    run.x[:] = float("nan")
+    third = run.step()
+    assert third["diverged"] == 1 and third["diverge_epoch"] == 3 and third["collapse_epoch"] == 2
+    assert run.outcome == "collapsed" and run.done
