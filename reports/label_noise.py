@@ -11,9 +11,8 @@
 # (`make study` runs its quick budget, experiment `label_noise_quick`); its protocol: docs/protocols.md.
 
 # %%
-import matplotlib.pyplot as plt
 
-from study import notebook, plots, report
+from study import notebook, report
 
 # %% tags=["parameters"]
 EXPERIMENT = None  # None: $GAN_STUDY_EXPERIMENT, else "label_noise" (or "label_noise_quick")
@@ -54,14 +53,7 @@ print(report.format_table(table, title="label-flip rate -> epochs until collapse
 
 # %%
 by = [FLIP] if FLIP in trials.columns else None
-print(report.logrank(trials, KEYS) or report.NO_LOGRANK)
-fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-report.plot_survival(trials, ax=axes[0], by=by)
-axes[0].set_title("Kaplan-Meier: seeds not yet collapsed, per label-flip rate")
-plots.plot_cumulative_incidence(trials, ax=axes[1], by=by)
-axes[1].set_title("cumulative incidence of collapse and divergence")
-fig.tight_layout()
-notebook.show(fig)
+notebook.survival_section(trials, by, KEYS, "Kaplan-Meier: seeds not yet collapsed, per label-flip rate")
 
 # %% [markdown]
 # ## Collapse states per epoch

@@ -20,7 +20,7 @@
 # %%
 import matplotlib.pyplot as plt
 
-from study import notebook, plots, report
+from study import notebook, report
 
 # %% tags=["parameters"]
 EXPERIMENT = None  # None: $GAN_STUDY_EXPERIMENT, else "remedies"; or ring8_pacgan, grid25_pacgan, ring8_unrolled, wgan
@@ -63,14 +63,7 @@ else:
 # cumulative incidence of collapse (solid) and of divergence (dashed, in arms where a trial diverged first).
 
 # %%
-print(report.logrank(trials, KEYS) or report.NO_LOGRANK)
-fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-report.plot_survival(trials, ax=axes[0], by=KEYS)
-axes[0].set_title("Kaplan-Meier: trials not yet collapsed ('+' censored)")
-plots.plot_cumulative_incidence(trials, ax=axes[1], by=KEYS)
-axes[1].set_title("cumulative incidence of collapse and divergence")
-fig.tight_layout()
-notebook.show(fig)
+notebook.survival_section(trials, KEYS, KEYS, "Kaplan-Meier: trials not yet collapsed ('+' censored)")
 
 # %% [markdown]
 # ## Collapse states per epoch

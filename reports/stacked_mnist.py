@@ -18,9 +18,8 @@
 # the platform refuses an `eval.n_samples` too small for a verdict over K modes.
 
 # %%
-import matplotlib.pyplot as plt
 
-from study import notebook, plots, report
+from study import notebook, report
 
 # %% tags=["parameters"]
 EXPERIMENT = None  # None: $GAN_STUDY_EXPERIMENT, else "stacked_mnist" (or "stacked_mnist_quick")
@@ -78,14 +77,7 @@ print(report.format_table(collapse, title="per configuration: collapse across se
 # collapse table's `logrank_p`: the log-rank test between the rows, divergence censored (docs/collapse.md).
 
 # %%
-print(report.logrank(trials, KEYS) or report.NO_LOGRANK)
-fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-report.plot_survival(trials, ax=axes[0], by=KEYS)
-axes[0].set_title("Kaplan-Meier: seeds not yet collapsed ('+' censored)")
-plots.plot_cumulative_incidence(trials, ax=axes[1], by=KEYS)
-axes[1].set_title("cumulative incidence of collapse and divergence")
-fig.tight_layout()
-notebook.show(fig)
+notebook.survival_section(trials, KEYS, KEYS, "Kaplan-Meier: seeds not yet collapsed ('+' censored)")
 
 # %% [markdown]
 # ## Collapse states per epoch

@@ -214,3 +214,20 @@ def states_section(trials, by, tracking_uri: str | None = None) -> None:
     panels = plots.plot_states(trials, by=by, tracking_uri=tracking_uri)
     panels[0].figure.suptitle("collapse state per epoch: share of trials (docs/collapse.md)")
     show(panels[0].figure)
+
+
+def survival_section(trials, by, keys, title: str) -> None:
+    """The log-rank test between the arms of `keys`, then Kaplan-Meier (95% bands, at-risk counts) per arm of
+    `by` beside the cumulative incidence of collapse and divergence (docs/collapse.md)."""
+    import matplotlib.pyplot as plt
+
+    from study import plots, report
+
+    print(report.logrank(trials, keys) or report.NO_LOGRANK)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    report.plot_survival(trials, ax=axes[0], by=by)
+    axes[0].set_title(title)
+    plots.plot_cumulative_incidence(trials, ax=axes[1], by=by)
+    axes[1].set_title("cumulative incidence of collapse and divergence")
+    fig.tight_layout()
+    show(fig)
