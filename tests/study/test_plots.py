@@ -12,7 +12,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,15 +65,6 @@ def test_state_shares_edge_cases():
     for bad in ({1: 7}, {1: 0.5}, {0: D}):
         with pytest.raises(ValueError, match="expected epochs >= 1 and indices into"):
             state_shares([_series(bad)])
-
-
-@pytest.fixture
-def tracking_uri(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    uri = "sqlite:///" + str(tmp_path / "m.db")
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(None)
 
 
 def _log_study(uri: str, experiment: str, arms: dict[float, list[dict[int, int]]]) -> None:

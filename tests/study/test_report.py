@@ -6,7 +6,6 @@ import json
 import math
 from pathlib import Path
 
-import mlflow
 import nbformat
 import numpy as np
 import pandas as pd
@@ -249,15 +248,6 @@ TRIALS = [
     (0.1, 0, "censored", None, [0.6, 0.7, 0.8, 0.8, 0.9, 0.9, 0.9, 0.95]),
     (0.1, 1, "censored", None, [0.5, 0.6, 0.7, 0.8, 0.8, 0.9, 0.9, 0.85]),
 ]
-
-
-@pytest.fixture
-def tracking_uri(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    uri = "sqlite:///" + str(tmp_path / "m.db")
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(None)
 
 
 def _log_trial(client, exp_id, parent_id, rate, seed, outcome, collapse_at, diversity, t0):
