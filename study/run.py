@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
           f"= {n_cfg * len(seeds)} trials of {spec.base.train.epochs} epochs; searched: "
           f"{', '.join(spec.search) or 'nothing (fixed config)'}", flush=True)
     if args.dry_run:
+        from study.cost import estimate, report
+
+        print("gan-study: measuring a short epoch of each grid arm for the cost estimate", flush=True)
+        print("\n".join(report(spec, estimate(spec))))
         return 0
     from study.launch import launch  # imports Ray and MLflow only once the spec is known to be good
 

@@ -19,8 +19,9 @@ def _pacgan(m: int) -> Variant:
 
 
 def _unrolled(k: int) -> Variant:
-    return Variant(f"Unrolled GAN, {k} look-ahead D steps; Adam D 1e-4, G 1e-3, beta1 0.5 (Metz et al. 2017)",
-                   {"remedies": {"unrolled": {"k": k}},
+    return Variant(f"Unrolled GAN, {k} look-ahead D steps; minimax loss, Adam D 1e-4, G 1e-3, beta1 0.5 "
+                   "(Metz et al. 2017)",
+                   {"loss": "minimax", "remedies": {"unrolled": {"k": k}},
                     "train": {"optimizer": "adam", "lr_d": 1e-4, "lr_g": 1e-3, "betas": [0.5, 0.999]}})
 
 

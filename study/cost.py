@@ -1,0 +1,139 @@
+"""Cost before running (`python -m study.run SPEC --dry-run`): trials x G steps per grid arm, and the wall
+time on this machine estimated from a short measured epoch of each arm (docs/config.md, "Cost")."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from study.calibrate import arms, configs
+from study.schema import Spec
+from trainables.config import TrialConfig
+
+MEASURE_STEPS = 3  # G steps in each of the two measured epochs (the first one warms up)
+
+
+@dataclass(frozen=True)
+class ArmCost:
+    """One grid arm: its trials, G steps per trial and, when measured, seconds per G step and per evaluation."""
+
+    label: str
+    trials: int
+    epochs: int
+    g_steps: int  # per epoch
+    step_s: float | None = None
+    eval_s: float | None = None
+    note: str = ""
+
+    @property
+    def trial_s(self) -> float | None:
+        if self.step_s is None or self.eval_s is None:
+            return None
+        return self.epochs * (self.g_steps * self.step_s + self.eval_s)
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """No download during a dry run: data and classifiers come from the cache or the arm is not measured."""
+    old = os.environ.get("GAN_STUDY_OFFLINE")
+    os.environ["GAN_STUDY_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("GAN_STUDY_OFFLINE", None)
+        else:
+            os.environ["GAN_STUDY_OFFLINE"] = old
+
+
+def _classifier_missing(config: TrialConfig) -> bool:
+    """Whether the arm's dataset needs a mode classifier that is not cached (a dry run trains none)."""
+    from trainables.data import load_dataset
+    from trainables.metrics.classifier import cache_paths
+
+    name = load_dataset(config.data).modes.classifier
+    return name is not None and not cache_paths(name, config.data.image_size or 28, config.data.root)[0].exists()
+
+
+def measure(label: str, trials: int, config: TrialConfig, threads: int) -> ArmCost:
+    """Time MEASURE_STEPS G steps (after as many warm-up steps) and one full evaluation of one trial."""
+    import torch
+
+    from trainables.run import GANRun
+
+    epochs = config.train.epochs
+    train = config.train.model_copy(update={"steps_per_epoch": MEASURE_STEPS * config.train.n_critic})
+    torch.set_num_threads(threads)
+    try:
+        with _offline():
+            if _classifier_missing(config):
+                return ArmCost(label, trials, epochs, 0, note="not measured: its mode classifier is not cached yet")
+            run = GANRun(config.model_copy(update={"train": train}))
+        full = config.train.steps_per_epoch or max(1, len(run.x) // config.train.batch_size)
+        g_steps = max(1, full // run.ctx.n_critic)
+        run.train_epoch()
+        t0 = time.perf_counter()
+        run.train_epoch()
+        t1 = time.perf_counter()
+        run.evaluate(extended=True)
+        t2 = time.perf_counter()
+        run.evaluate(extended=False)
+        t3 = time.perf_counter()
+    except Exception as err:  # a dry run reports what it could not measure and goes on
+        why = str(err).splitlines()[0].split(". Tried")[0][:120]
+        return ArmCost(label, trials, epochs, 0, note=f"not measured ({why}; a run fetches the data first)")
+    every = config.eval.extended_every
+    eval_s = ((t2 - t1) + (every - 1) * (t3 - t2)) / every
+    return ArmCost(label, trials, epochs, g_steps, (t1 - t0) / MEASURE_STEPS, eval_s)
+
+
+def estimate(spec: Spec) -> list[ArmCost]:
+    """One measured ArmCost per grid arm; the searched keys that are not grids keep their fixed values."""
+    from study.spec import n_configurations
+
+    per_arm = max(1, round(n_configurations(spec) * len(spec.seed_list) / len(arms(spec))))
+    threads = max(1, int(spec.resources.cpu or 1))
+    out: list[ArmCost] = []
+    unmeasured: dict[str, str] = {}  # data config -> why: an arm whose data could not be loaded is not retried
+    for label, _, config in configs(spec, spec.seed_list[:1]):
+        key = config.data.model_dump_json()
+        if key in unmeasured:
+            out.append(ArmCost(label, per_arm, config.train.epochs, 0, note=unmeasured[key]))
+            continue
+        with contextlib.redirect_stderr(io.StringIO()):  # the loaders' fetch messages: nothing is fetched here
+            cost = measure(label, per_arm, config, threads)
+        if cost.note:
+            unmeasured[key] = cost.note
+        out.append(cost)
+    return out
+
+
+def _hours(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def report(spec: Spec, costs: list[ArmCost], cpus: int | None = None) -> list[str]:
+    """The dry run's cost lines: one per arm, then the total and the wall time on this machine."""
+    cpus = cpus or os.cpu_count() or 1
+    lines = []
+    for c in costs:
+        each = f"{c.step_s * 1e3:.1f} ms a G step, {c.eval_s:.2f} s an evaluation -> {_hours(c.trial_s)} a trial" \
+            if c.trial_s is not None and c.step_s is not None and c.eval_s is not None else c.note
+        steps = f"{c.epochs} epochs x {c.g_steps} G steps" if c.g_steps else f"{c.epochs} epochs"
+        lines.append(f"  {c.label}: {c.trials} trials x {steps}; {each}")
+    measured = [c for c in costs if c.trial_s is not None]
+    total_steps = sum(c.trials * c.epochs * c.g_steps for c in costs)
+    lines.append(f"cost: {total_steps:,} G steps in all" if total_steps else "cost: G steps unknown")
+    if measured:
+        cpu_s = sum(c.trials * (c.trial_s or 0.0) for c in measured)
+        slots = max(1, cpus // max(1, int(spec.resources.cpu or 1)))
+        part = "" if len(measured) == len(costs) else f" (the {len(measured)} measured arms only)"
+        lines.append(f"cost: about {_hours(cpu_s)} of trial time{part}; on this machine ({cpus} CPUs, "
+                     f"{slots} trials at once) about {_hours(cpu_s / slots)} wall. GPU: no measured figure yet "
+                     "(README, Performance)")
+    return lines

@@ -1,0 +1,48 @@
+"""study.cost: the dry run's trials x steps and its wall-time estimate from a measured short epoch."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from study.cost import ArmCost, estimate, report
+from study.run import main
+from study.spec import load_spec
+from tests.tests_support import tiny_spec
+
+
+def _spec(tmp_path: Path, **fixed_train) -> Path:
+    spec = tiny_spec("cost")
+    spec["fixed"]["train"].update(fixed_train)
+    spec["search"] = {"remedies.label_flip.rate": {"grid": [0.0, 0.2]}}
+    spec.pop("trials")
+    path = tmp_path / "cost.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_trial_time_and_report_follow_the_measured_step():
+    spec = load_spec(Path(__file__).resolve().parents[2] / "search_spaces" / "ring8_pacgan.yaml")
+    costs = [ArmCost("a", 10, 400, 1000, step_s=0.01, eval_s=2.0), ArmCost("b", 10, 400, 1000, note="not measured")]
+    assert costs[0].trial_s == 400 * (1000 * 0.01 + 2.0) and costs[1].trial_s is None
+    lines = report(spec, costs, cpus=4)
+    assert lines[-2] == "cost: 8,000,000 G steps in all"
+    # 10 trials x 4,800 s = 13.3 h of trial time; 4 CPUs at 1 CPU a trial -> 4 at once -> 3.3 h wall
+    assert "about 13.3 h of trial time (the 1 measured arms only)" in lines[-1]
+    assert "4 trials at once) about 3.3 h wall" in lines[-1]
+
+
+def test_estimate_measures_every_grid_arm_with_its_steps(tmp_path):
+    costs = estimate(load_spec(_spec(tmp_path, n_critic=2)))
+    assert [c.label for c in costs] == ["remedies.label_flip.rate=0.0", "remedies.label_flip.rate=0.2"]
+    # 400 points / batch 100 = 4 D steps an epoch, 2 D steps per G step -> 2 G steps; 2 seeds per arm
+    assert all(c.g_steps == 2 and c.trials == 2 and c.epochs == 3 for c in costs)
+    assert all(c.step_s is not None and c.step_s > 0 and c.eval_s is not None and c.eval_s > 0 for c in costs)
+
+
+def test_dry_run_prints_the_cost_and_starts_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GAN_STUDY_HOME", str(tmp_path / "home"))
+    assert main([str(_spec(tmp_path)), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "cost: 48 G steps in all" in out and "ms a G step" in out  # 2 arms x 2 seeds x 3 epochs x 4 steps
+    assert not (tmp_path / "home").exists()
