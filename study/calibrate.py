@@ -81,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
     try:
-        spec = load_spec(args.spec, quick=args.quick, overrides=args.set)
+        from study.run import find_spec
+
+        spec = load_spec(find_spec(args.spec), quick=args.quick, overrides=args.set)
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

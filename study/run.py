@@ -27,13 +27,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def find_spec(path: str) -> str:
     """The spec as given, else the same relative path inside the project: `ray submit CLUSTER study/run.py --
-    search_spaces/x.yaml` runs the uploaded script in the head node's home directory, beside the installed project."""
+    search_spaces/x.yaml` runs the uploaded script in the head node's home directory, beside the installed project.
+    A bare name (`label_noise`) is search_spaces/<name>.yaml, here or in the project."""
     import study.spec
 
     if Path(path).exists() or Path(path).is_absolute():
         return path
-    in_project = Path(study.spec.__file__).resolve().parents[1] / path
-    return str(in_project) if in_project.exists() else path
+    project = Path(study.spec.__file__).resolve().parents[1]
+    named = [] if Path(path).suffix else [f"search_spaces/{path}.yaml"]  # a bare name: `label_noise`
+    for candidate in [Path(path), *map(Path, named), *(project / p for p in [path, *named])]:
+        if candidate.exists():
+            return str(candidate)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

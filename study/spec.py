@@ -120,8 +120,34 @@ def load_spec(path: str | Path, quick: bool = False, overrides: Sequence[str] = 
         raw = deep_merge(raw, raw["quick"])
     for item in overrides:
         key, value = parse_override(item)
-        raw = deep_merge(raw, unflatten({key: value}))
+        if key.startswith("search."):
+            raw = {**raw, "search": set_search(raw.get("search") or {}, key[len("search."):], value)}
+        else:
+            raw = deep_merge(raw, unflatten({key: value}))
     return validate(raw)
+
+
+KINDS = ("grid", "choice", "uniform", "loguniform", "int")
+
+
+def set_search(search: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """`--set search.<key>[.<kind>]=value` on the search mapping, whose keys hold dots themselves:
+    `search.train.lr.loguniform=[1e-4, 1e-3]` makes `train.lr` that entry (an entry has one kind);
+    `search.train.lr={grid: [...]}` replaces it; `search.train.lr=null` drops it."""
+    out = dict(search)
+    key, _, kind = path.rpartition(".")
+    if kind in KINDS and key:
+        out[key] = {kind: value}
+    elif value is None:
+        if path not in out:
+            raise SpecError(f"--set search.{path}: not a searched key; searched: {', '.join(out) or 'none'}")
+        del out[path]
+    elif isinstance(value, dict):
+        out[path] = value
+    else:
+        raise SpecError(f"--set search.{path}: give a search entry ({{grid: [...]}}) or end the key with one of "
+                        f"{', '.join(KINDS)} (search.{path}.grid=[...])")
+    return out
 
 
 def validate(raw: Mapping[str, Any]) -> Spec:

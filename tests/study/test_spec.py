@@ -225,3 +225,22 @@ def test_paths_and_resources_are_checked_before_ray_starts(tmp_path, capsys):
     assert "is a file" in _error(tmp_path, capsys, GOOD, ("--storage-path", str(a_file / "ray")))
     assert "fixed.data.root:" in _error(tmp_path, capsys, _with(fixed__data__root=str(a_file)))
     assert "resources.cpu: a trial asks for 512 CPUs" in _error(tmp_path, capsys, _with(resources={"cpu": 512}))
+
+
+def test_set_reaches_into_a_search_entry_by_its_dotted_key(tmp_path):
+    path = _write(tmp_path, {**GOOD, "search": {"remedies.label_flip.rate": {"grid": [0.0, 0.1, 0.2]},
+                                                "train.lr": {"loguniform": [1e-4, 1e-2]}}})
+    spec = load_spec(path, overrides=["search.remedies.label_flip.rate.grid=[0, 0.05]",
+                                      "search.train.lr=null", "search.train.batch_size.choice=[32, 64]"])
+    assert spec.search["remedies.label_flip.rate"].values == [0, 0.05]
+    assert set(spec.search) == {"remedies.label_flip.rate", "train.batch_size"}
+    with pytest.raises(SpecError, match=r"search.train.epochs: not a searched key; searched: remedies"):
+        load_spec(path, overrides=["search.train.epochs=null"])
+    with pytest.raises(SpecError, match=r"end the key with one of grid"):
+        load_spec(path, overrides=["search.train.lr=0.1"])
+
+
+def test_a_bare_spec_name_is_found_in_search_spaces(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["ring8_pacgan", "--quick", "--dry-run"]) == 0
+    assert "ring8_pacgan (quick)" in capsys.readouterr().out
