@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from study import tracking
@@ -45,8 +46,11 @@ def _writable(path: Path, what: str) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise SpecError(f"{what}: {probe} is a file, not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise SpecError(f"{what}: {probe} is not writable")
+    try:  # os.access says yes to root everywhere (even /proc); a file that is created and gone is the test
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError:
+        raise SpecError(f"{what}: {probe} is not writable") from None
 
 
 def check(spec: Spec, args: argparse.Namespace, key: str) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
+import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -63,6 +65,15 @@ class DataConfig(Frozen):
         return self
 
 
+def _check_type(key: str, value: Any, kind: Any) -> None:
+    """A model builder argument must have its annotated plain type: int (not bool), float (finite), bool, str."""
+    ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+          bool: lambda v: isinstance(v, bool), str: lambda v: isinstance(v, str)}.get(kind)
+    if ok is not None and not ok(value):
+        raise ValueError(f"{key}: expected {'a finite float' if kind is float else kind.__name__}, got {value!r}")
+
+
 class ModelConfig(Frozen):
     """`name` picks the builder; every other key must be one of its keyword arguments."""
 
@@ -73,10 +84,12 @@ class ModelConfig(Frozen):
     def _kwargs(self) -> ModelConfig:
         _known("model", self.name, MODELS)
         allowed = set(inspect.signature(MODELS[self.name]).parameters) - {"data_shape", "pack", "unused"}
-        for key in self.model_extra or {}:
+        hints = typing.get_type_hints(MODELS[self.name])
+        for key, value in (self.model_extra or {}).items():
             if key not in allowed:
                 raise ValueError(f"unknown argument {key!r} for model {self.name!r}; "
                                  f"known: {', '.join(sorted(allowed))}")
+            _check_type(key, value, hints.get(key))
         return self
 
     @property

@@ -202,6 +202,11 @@ def test_non_utf8_and_duplicate_keys_are_refused(tmp_path, capsys):
     ({"fixed__train__epochs": 7.5}, "fixed.train.epochs: expected an integer, got 7.5"),
     ({"fixed__train__batch_size": 10**12}, "fixed.train.batch_size: Input should be less than or equal to"),
     ({"fixed__data__n_points": 10**12}, "fixed.data.n_points: Input should be less than or equal to"),
+    ({"fixed__model__g_hidden": 7.5}, "fixed.model: g_hidden: expected int, got 7.5"),
+    ({"fixed__model__g_hidden": True}, "fixed.model: g_hidden: expected int, got True"),
+    ({"fixed__model__act": 3}, "fixed.model: act: expected str, got 3"),
+    ({"search": {"model.g_hidden": {"choice": [[16, 32], [8]]}}},
+     "search.model.g_hidden = [16, 32] -> model: g_hidden: expected int, got [16, 32]"),
 ])
 def test_out_of_range_and_non_integer_values_are_refused(tmp_path, capsys, changes, message):
     assert message in _error(tmp_path, capsys, _with(**changes))
@@ -211,6 +216,8 @@ def test_out_of_range_and_non_integer_values_are_refused(tmp_path, capsys, chang
     (("--address", "garbage"), "--address 'garbage': expected auto, local, HOST:PORT"),
     (("--tracking-uri", "foo://bar"), "--tracking-uri 'foo://bar': unknown scheme 'foo'"),
     (("--resume",), "--resume: no earlier run of study 'tiny'"),
+    (("--storage-path", "/proc/gan-study"), "--storage-path: /proc is not writable"),
+    (("--tracking-uri", "sqlite:////proc/gan-study/mlflow.db"), "--tracking-uri: /proc is not writable"),
 ])
 def test_bad_flags_are_refused_before_ray_starts(tmp_path, capsys, args, message):
     err = _error(tmp_path, capsys, GOOD, args)
