@@ -8,6 +8,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script (`ray submit CLUSTER study/run.py -- SPEC`)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from study.schema import Spec
 from study.spec import SpecError, load_spec, n_configurations
 
 
@@ -41,6 +42,23 @@ def find_spec(path: str) -> str:
     return path
 
 
+def dry_run(spec: Spec, args: argparse.Namespace) -> None:
+    """The plan beyond the trial count: the experiment, the store, the storage path and the cost (study/cost.py)."""
+    import os
+
+    from study import tracking
+    from study.cost import estimate, report
+    from study.preflight import storage_root
+
+    uri = (args.tracking_uri or spec.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI")
+           or f"sqlite:///{tracking.default_home() / 'mlflow.db'}")
+    key = spec.name + ("-quick" if args.quick else "")
+    storage = storage_root(args, spec, key)
+    print(f"experiment: {spec.tracking.experiment or spec.name}; store: {uri}; storage: {storage}")
+    print("gan-study: measuring a short epoch of each grid arm for the cost estimate", flush=True)
+    print("\n".join(report(spec, estimate(spec))))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.spec = find_spec(args.spec)
@@ -62,10 +80,7 @@ def main(argv: list[str] | None = None) -> int:
           f"= {n_cfg * len(seeds)} trials of {spec.base.train.epochs} epochs; searched: "
           f"{', '.join(spec.search) or 'nothing (fixed config)'}", flush=True)
     if args.dry_run:
-        from study.cost import estimate, report
-
-        print("gan-study: measuring a short epoch of each grid arm for the cost estimate", flush=True)
-        print("\n".join(report(spec, estimate(spec))))
+        dry_run(spec, args)
         return 0
     from study.launch import launch  # imports Ray and MLflow only once the spec is known to be good
 
