@@ -47,3 +47,10 @@ def test_main_runs_every_trial_and_refuses_a_bad_key(tmp_path, capsys):
     assert len(trial_lines) == 2 and all(len(line.split()[4]) == 2 for line in trial_lines), out
     assert main([str(path), "--set", "train.epoks=2"]) == 2
     assert "epoks" in capsys.readouterr().err
+
+
+def test_the_shipped_calibration_specs_validate():
+    specs = sorted((Path(__file__).resolve().parents[2] / "benchmarks" / "calibration").glob("*.yaml"))
+    assert specs
+    for path in specs:
+        assert len(arms(load_spec(path))) >= 2, path
