@@ -5,13 +5,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install study test test-fast lint report bench notebooks clean
+.PHONY: help install study test test-fast lint report ui bench notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
 install: $(STAMP)  ## create .venv and install the project with its dev extra (once; again when pyproject.toml changes)
 
@@ -33,8 +36,10 @@ lint: $(STAMP)  ## ruff on the code, tests, benchmarks and notebook sources; myp
 REPORT ?= label_noise
 
 report: $(STAMP)  ## execute reports/$(REPORT).ipynb on the store `make study` wrote; HTML in .studies/reports/
-	mkdir -p .studies/reports
-	cd reports && ../$(PY) -m jupyter nbconvert --execute --to html --output-dir ../.studies/reports $(REPORT).ipynb
+	$(PY) -m study.cli report $(REPORT)
+
+ui: $(STAMP)  ## the MLflow UI on the store `make study` wrote (http://127.0.0.1:5000)
+	$(PY) -m study.cli ui
 
 bench: $(STAMP)
 	$(PY) benchmarks/trainable_overhead.py

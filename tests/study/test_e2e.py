@@ -11,7 +11,7 @@ from trainables import names
 
 
 @pytest.mark.slow
-def test_tiny_study_end_to_end(ray_local, tmp_path, capsys):
+def test_tiny_study_end_to_end(ray_local, tmp_path, capsys, monkeypatch):
     code, uri = run_study(tmp_path, tiny_spec("tiny_e2e"))
     out = capsys.readouterr().out
     assert code == 0
@@ -49,6 +49,13 @@ def test_tiny_study_end_to_end(ray_local, tmp_path, capsys):
         v == 2 for k, v in arms.items() if k.endswith("/seeds"))
     text = execute_notebook(uri, "tiny_e2e")
     assert "label-flip rate -> epochs until collapse" in text.lower() or "median_collapse_epoch" in text
+    # `make report` / `gan-study report`: nbconvert executes the notebook to HTML under $GAN_STUDY_HOME/reports
+    from study.cli import main as cli
+
+    monkeypatch.setenv("GAN_STUDY_HOME", str(tmp_path / "home"))
+    assert cli(["report", "label_noise", "--experiment", "tiny_e2e", "--tracking-uri", uri]) == 0
+    html = (tmp_path / "home" / "reports" / "label_noise.html").read_text()
+    assert "tiny_e2e" in html and "data:image/png;base64" in html
 
 
 @pytest.mark.slow
