@@ -38,3 +38,20 @@ def test_ring8_pacgan_quick_study_and_remedies_report(ray_local, tmp_path):
     assert rows == VARIANTS  # GAN and PacGAN2/3/4 side by side, one row each
     for line in table.strip().splitlines()[1:]:
         assert re.search(r"\b2\b", line) and "±" in line  # 2 trials each; diversity and modes as mean ± sd
+
+    # the reproduction report: PacGAN Table 1 (2D-ring) beside this study's values, one marked row per variant
+    import contextlib
+    import io
+
+    from study.reproduce import main as reproduce
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert reproduce([str(REPO / "search_spaces" / "ring8_pacgan.yaml"), "--quick", "--experiment",
+                          "pacgan_e2e", "--tracking-uri", uri]) == 0
+    text = out.getvalue()
+    assert text.startswith("PacGAN (Lin et al. 2018, NeurIPS), Table 1, 2D-ring")
+    rows = [line for line in text.splitlines() if line.split()[:1] in (["GAN"], ["PacGAN2"], ["PacGAN3"], ["PacGAN4"])]
+    assert len(rows) == 4 and all(re.search(r"\b2\b", r) and "6.3 ± 0.5" in rows[0] for r in rows)
+    assert all(len(re.findall(r"\b(ok|low|high)\b", r)) == 3 for r in rows)
+
