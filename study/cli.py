@@ -1,8 +1,9 @@
-"""`gan-study run|calibrate|report|ui ...`: the console entry point (`[project.scripts]` in pyproject.toml).
+"""`gan-study run|calibrate|reproduce|report|ui ...`: the console entry point ([project.scripts]).
 
-`run` and `calibrate` are `python -m study.run` and `python -m study.calibrate`; `report [NOTEBOOK]` executes
-`reports/NOTEBOOK.ipynb` headless into `<GAN_STUDY_HOME or ./.studies>/reports/NOTEBOOK.html` on the store the
-runner uses (the notebooks resolve it as the runner does: study/notebook.py); `ui` starts the MLflow UI on it.
+`run`, `calibrate` and `reproduce` are `python -m study.run`, `study.calibrate` and `study.reproduce`;
+`report [NOTEBOOK]` executes `reports/NOTEBOOK.ipynb` headless into
+`<GAN_STUDY_HOME or ./.studies>/reports/NOTEBOOK.html` on the store the runner uses (the notebooks resolve it
+as the runner does: study/notebook.py); `ui` starts the MLflow UI on it.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
-USAGE = "usage: gan-study {run,calibrate,report,ui} ...  (gan-study COMMAND --help for its options)"
+USAGE = "usage: gan-study {run,calibrate,reproduce,report,ui} ...  (gan-study COMMAND --help for its options)"
 
 
 def _store(uri: str | None) -> str:
@@ -77,7 +78,13 @@ def calibrate(argv: Sequence[str]) -> int:
     return calibrate_main(argv)
 
 
-COMMANDS = {"run": run, "calibrate": calibrate, "report": report, "ui": ui}
+def reproduce(argv: Sequence[str]) -> int:
+    from study.reproduce import main as reproduce_main
+
+    return reproduce_main(argv)
+
+
+COMMANDS = {"run": run, "calibrate": calibrate, "reproduce": reproduce, "report": report, "ui": ui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
