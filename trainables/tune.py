@@ -117,7 +117,9 @@ class GANTrainable(tune.Trainable):
         resources = self.trial_resources.required_resources if self.trial_resources else {}
         threads = self.trial_cfg.train.threads or resources.get("CPU", 1)
         torch.set_num_threads(max(1, int(threads)))
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        # a GPU only when Ray gave the trial one (CUDA_VISIBLE_DEVICES is then its share); never a CPU trial's
+        device = "cuda" if resources.get("GPU", 0) > 0 and torch.cuda.is_available() else "cpu"
+        self.device_name = "cpu" if device == "cpu" else f"cuda:0 ({torch.cuda.get_device_name(0)})"
         try:
             self.run = GANRun(self.trial_cfg, device=device)
         except Exception as err:  # a trial that cannot even be built is a FAILED run with its error
@@ -145,6 +147,7 @@ class GANTrainable(tune.Trainable):
             self.logged_collapse = names.COLLAPSE_EPOCH in found[0].data.metrics
         # the node this trial (or its retry after a node failure) runs on: placement across a cluster
         _retry(self.client.set_tag, self.mlflow_run_id, names.NODE_ID, ray.get_runtime_context().get_node_id())
+        _retry(self.client.set_tag, self.mlflow_run_id, names.DEVICE, self.device_name)
         self.attached = True
 
     def _create_run(self) -> str:

@@ -39,6 +39,7 @@ def test_tiny_study_end_to_end(ray_local, tmp_path, capsys, monkeypatch):
         images = {a.path for a in client.list_artifacts(row.run_id, "images")}
         assert {f"samples+step+{e}" for e in (2, 3)} <= {p.split("/")[1].split("+timestamp")[0] for p in images}
     assert trials["tags.mlflow.runName"].nunique() == 4
+    assert set(trials["tags.gan_study.device"]) == {"cpu"}  # no GPU given by Ray: the trial says it ran on the CPU
     artifacts = {a.path for a in client.list_artifacts(parents.run_id.iloc[0])}
     assert {"summary.txt", "summary.csv", "spec"} <= artifacts
     parent = client.get_run(parents.run_id.iloc[0])
