@@ -40,7 +40,7 @@ def _cell(mean: float, se: float | None, digits: int) -> str:
 
 
 def reproduction_table(df: pd.DataFrame, table: Published) -> pd.DataFrame:
-    """One row per published row: for each column, ours (mean ± SE, n seeds), the paper's and the mark.
+    """One row per published row: per column "ours [paper's] mark", ours as mean ± SE over the row's seeds.
     `df`: one row per trial with `table.key` and the columns' metrics (study.report.load_trials)."""
     rows = []
     for arm, (label, cells) in table.rows.items():
@@ -49,9 +49,8 @@ def reproduction_table(df: pd.DataFrame, table: Published) -> pd.DataFrame:
         for col, published in zip(table.columns, cells):
             values = trials[col.metric] * col.scale if col.metric in trials else pd.Series(dtype=float)
             m, se, _ = mean_se(values)
-            row[f"{col.label}: here"] = _cell(m, se, col.digits)
-            row[f"{col.label}: paper"] = _cell(published[0], published[1], col.digits)
-            row[f"{col.label}: mark"] = mark((m, se), published)
+            paper = _cell(published[0], published[1], col.digits)
+            row[col.label] = f"{_cell(m, se, col.digits)} [{paper}] {mark((m, se), published)}"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -90,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{table.cite}: mean ± standard error over seeds ({table.trials} trials in the paper), at each "
           f"trial's last epoch; experiment {experiment!r} at {uri}")
     print(reproduction_table(df, table).to_string(index=False))
-    print("mark: ok = the mean ± 2 SE intervals overlap; low/high = ours lies wholly below/above the paper's")
+    print("cells: ours [the paper's] mark; ok = the mean ± 2 SE intervals overlap, low/high = ours lies wholly "
+          "below/above the paper's")
     print(report.format_table(report.summary_table(df), title="\nsurvival (collapse verdict, docs/collapse.md):"))
     return 0
 

@@ -30,10 +30,10 @@ def test_reproduction_table_lays_out_the_published_rows():
     assert list(t["row"]) == ["GAN", "PacGAN2", "PacGAN3", "PacGAN4"]
     assert list(t["seeds"]) == [2, 0, 0, 1]
     gan = t.iloc[0]
-    assert gan["modes (max 8): here"] == "6.5 ± 0.5" and gan["modes (max 8): paper"] == "6.3 ± 0.5"
-    assert gan["high quality %: here"] == "98.5 ± 0.5" and gan["high quality %: mark"] == "ok"
-    assert t.iloc[1]["modes (max 8): mark"] == "-"
-    assert t.iloc[3]["high quality %: mark"] == "low"  # 50 % against 95.9 ± 1.4
+    assert gan["modes (max 8)"] == "6.5 ± 0.5 [6.3 ± 0.5] ok"
+    assert gan["high quality %"] == "98.5 ± 0.5 [98.2 ± 0.2] ok"
+    assert t.iloc[1]["modes (max 8)"] == "- [7.9 ± 0.1] -"
+    assert t.iloc[3]["high quality %"] == "50.0 ± 0.0 [95.9 ± 1.4] low"  # one seed: 50 % against 95.9 ± 1.4
 
 
 def test_cli_refuses_a_spec_without_a_published_table_and_a_missing_study(tmp_path, capsys):
