@@ -227,4 +227,6 @@ def _finish(client: MlflowClient, uri: str, spec: Spec, parent: str, results) ->
     errors = [r for r in results if r.error]
     client.set_terminated(parent, "FINISHED" if len(errors) < len(results) or not len(results) else "FAILED")
     print(f"{len(results)} trials, {len(errors)} failed. MLflow: {uri}\nOpen the UI: {tracking.ui_command(uri)}")
-    return 0 if len(errors) < max(1, len(results)) else 1
+    if errors and len(errors) == len(results):
+        return 1  # every trial failed
+    return 3 if errors else 0  # 3: the study completed, but some trials failed (their runs hold the error)

@@ -157,6 +157,7 @@ def _summary_row(rows: pd.DataFrame) -> dict:
         "collapsed": int((surv["cause"] == COLLAPSE).sum()),
         "never_diverse": int((rows["outcome"] == EXCLUDED_OUTCOME).sum()),
         "diverged": int((surv["cause"] == DIVERGENCE).sum()),  # before any collapse: a competing event
+        "failed": int((rows["outcome"] == names.FAILED).sum()),  # crashed: left out of the survival estimates
         "median_collapse_epoch": "n/a" if no_data else fmt_time(quant[0.5], censor_at),
         "quartiles": "n/a" if no_data else
         f"{fmt_time(quant[0.25], censor_at)}-{fmt_time(quant[0.75], censor_at)}",
@@ -176,7 +177,7 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     keys = [k for k in df.attrs.get("search_keys", []) if k in df.columns]
     p_text = fmt_p(result.p_value if (result := logrank(df, keys)) else None)
     rows = [dict(zip(keys, values)) | _summary_row(group) | {"logrank_p": p_text} for values, group in groups(df, keys)]
-    table = pd.DataFrame(rows, columns=keys + ["seeds", "collapsed", "never_diverse", "diverged",
+    table = pd.DataFrame(rows, columns=keys + ["seeds", "collapsed", "never_diverse", "diverged", "failed",
                                                "median_collapse_epoch", "quartiles", "collapse_incidence",
                                                "divergence_incidence", "mean_final_diversity", "mean_final_quality",
                                                "logrank_p", "final_diversity_mean", "final_diversity_sd"])

@@ -40,9 +40,10 @@ def _column(df: pd.DataFrame, name: str) -> pd.Series:
 
 def survival_data(df: pd.DataFrame) -> pd.DataFrame:
     """Time, event (collapse, True/False) and cause (0 censored, 1 collapse, 2 divergence before collapse) per
-    trial; never-diverse trials left out. Collapses at their epoch, divergences at theirs, the rest censored at
-    `censor_epoch` (the last confirmable collapse epoch), else at the epochs survived."""
-    kept = df[df["outcome"] != EXCLUDED_OUTCOME]
+    trial; never-diverse and failed trials left out (a crash says nothing about collapse: it is neither an event
+    nor a censoring). Collapses at their epoch, divergences at theirs, the rest censored at `censor_epoch` (the
+    last confirmable collapse epoch), else at the epochs survived."""
+    kept = df[~df["outcome"].isin([EXCLUDED_OUTCOME, names.FAILED])]
     collapse = (kept["outcome"] == EVENT_OUTCOME) & kept["collapse_epoch"].notna()
     diverged = ~collapse & (_column(kept, "diverge_epoch").notna() | (kept["outcome"] == names.DIVERGED_OUTCOME))
     diverge_at = _column(kept, "diverge_epoch").fillna(kept["epochs_survived"])

@@ -127,7 +127,7 @@ def test_crashing_trial_is_failed_in_mlflow_and_the_study_goes_on(ray_local, tmp
                          model={"name": "dcgan", "nz": 8, "ngf": 4, "ndf": 4}, eval={"n_samples": 200})
     spec["fixed"]["train"]["epochs"] = 1
     code, uri = run_study(tmp_path, spec)
-    assert code == 0  # one trial of two failed: the study still completes
+    assert code == 3  # one trial of two failed: the study still completes, and its exit code says so
     _, trials = child_runs(uri, "tiny_crash")
     by_size = {r["params.data.image_size"]: r for _, r in trials.iterrows()}
     assert by_size["6"]["status"] == "FAILED" and by_size["6"]["tags.gan_study.outcome"] == "failed"

@@ -375,3 +375,14 @@ def test_remedy_set_column_and_comparison_table():
     assert n["final_diversity"] == "0.500 ± 0.566" and n["final_modes_covered"] == "4.5 ± 4.9"
     text = format_table(table)
     assert "final_modes_covered_sd" not in text and "collapse_fraction" not in text
+
+
+def test_a_failed_trial_is_counted_apart_never_as_censored_or_collapsed():
+    nan = math.nan
+    rows = [("a", "collapsed", 0, 0.0, 70, 5, 5, 1, 0.125, 1),
+            ("b", "censored", 1, 0.0, 70, nan, 70, 0, 0.9, 8),
+            ("c", "failed", 2, 0.0, 70, nan, 10, 0, nan, nan)]  # crashed at epoch 10
+    r = summary_table(_frame(rows, [FLIP])).iloc[0]
+    assert (r["seeds"], r["collapsed"], r["failed"], r["diverged"]) == (3, 1, 1, 0)
+    # censored at 10, the failed trial would be at risk at 5: S(5) = 2/3, median "70+"; left out, S(5) = 1/2
+    assert r["median_collapse_epoch"] == "5" and r["collapse_incidence"] == "0.50"
