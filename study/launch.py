@@ -25,7 +25,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from study import tracking
 from study.console import StudyConsole, TrialNamer
-from study.preflight import ray_address, state_file, storage_root
+from study.preflight import ray_address, spec_record, state_file, storage_root
 from study.schema import Spec
 from study.searcher import searcher
 from study.space import TrialBuilder
@@ -182,7 +182,8 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
         parent = tracking.start_parent(client, exp_id, spec, spec_path, f"{key}-{run_name}", sorted(spec.search),
                                        args.quick)
         run_dir = f"{storage}/{run_name}"
-        _write_text(state_file(storage), json.dumps({"run_name": run_name, "parent_run_id": parent}))
+        _write_text(state_file(storage), json.dumps({"run_name": run_name, "parent_run_id": parent,
+                                                     "spec": spec_record(spec)}))
         tune_cfg = tune.TuneConfig(search_alg=searcher(spec), scheduler=_scheduler(spec),
                                    num_samples=n_cfg * len(spec.seed_list), max_concurrent_trials=spec.max_concurrent,
                                    trial_name_creator=TrialNamer(TrialBuilder(spec)),

@@ -3,6 +3,7 @@ root, the resources of a local run, and that a resume has something to resume (S
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import tempfile
@@ -53,6 +54,33 @@ def _writable(path: Path, what: str) -> None:
         raise SpecError(f"{what}: {probe} is not writable") from None
 
 
+def spec_record(spec: Spec) -> dict:
+    """The validated spec as plain JSON data: what a resume compares with the run it continues."""
+    return json.loads(spec.model_dump_json())
+
+
+def _flat(tree: object, prefix: str = "") -> dict[str, object]:
+    if not isinstance(tree, dict):
+        return {prefix.rstrip("."): tree}
+    return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+
+
+def check_unchanged(recorded: dict | None, spec: Spec) -> None:
+    """SpecError listing what differs between the spec a run started with and the one given to resume it."""
+    if recorded is None:  # a run started before specs were recorded: nothing to compare
+        return
+    old, new = _flat(recorded), _flat(spec_record(spec))
+    def show(tree: dict[str, object], k: str) -> str:
+        return repr(tree[k]) if k in tree else "(unset)"
+
+    changed = [f"{k}: {show(old, k)} -> {show(new, k)}"
+               for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if changed:
+        shown = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
+        raise SpecError(f"--resume: the spec differs from the run it resumes ({shown}); resume with the same spec, "
+                        "--quick and --set values, or pass --allow-changed-spec")
+
+
 def check(spec: Spec, args: argparse.Namespace, key: str) -> None:
     """Everything about this run that can be checked before Ray starts."""
     if args.address is not None and not _ADDRESS.match(args.address):
@@ -71,6 +99,8 @@ def check(spec: Spec, args: argparse.Namespace, key: str) -> None:
         _writable(Path(storage), "--storage-path")
         if args.resume and not Path(state_file(storage)).is_file():
             raise SpecError(f"--resume: no earlier run of study {key!r} under {storage}")
+        if args.resume and not getattr(args, "allow_changed_spec", False):
+            check_unchanged(json.loads(Path(state_file(storage)).read_text()).get("spec"), spec)
     root = spec.base.data.root
     if root and Path(root).expanduser().exists() and not Path(root).expanduser().is_dir():
         raise SpecError(f"fixed.data.root: {root} is a file, not a directory")

@@ -19,6 +19,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec key (dotted; trial-config keys like train.epochs go under fixed)")
     p.add_argument("--resume", action="store_true", help="continue the latest interrupted run of this study")
+    p.add_argument("--allow-changed-spec", action="store_true",
+                   help="with --resume: continue although the spec or --set values differ from the run's")
     p.add_argument("--address", default=None, help="join an existing Ray cluster (e.g. auto or 10.0.0.1:6379)")
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: a local SQLite store)")
     p.add_argument("--storage-path", default=None, help="where Ray keeps results and checkpoints")

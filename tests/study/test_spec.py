@@ -251,3 +251,22 @@ def test_a_bare_spec_name_is_found_in_search_spaces(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     assert main(["ring8_pacgan", "--quick", "--dry-run"]) == 0
     assert "ring8_pacgan (quick)" in capsys.readouterr().out
+
+
+def test_resume_refuses_a_changed_spec_with_the_differences(tmp_path, capsys, monkeypatch):
+    import json
+
+    from study.preflight import spec_record
+
+    path = _write(tmp_path, GOOD)
+    storage = tmp_path / "ray"
+    (storage / "tiny").mkdir(parents=True)
+    (storage / "tiny" / "latest.json").write_text(json.dumps({"run_name": "r", "parent_run_id": "p",
+                                                               "spec": spec_record(load_spec(path))}))
+    home = tmp_path / "home"
+    monkeypatch.setenv("GAN_STUDY_HOME", str(home))
+    args = [str(path), "--resume", "--storage-path", str(storage), "--set", "train.lr=0.05"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--resume: the spec differs from the run it resumes (fixed.train.lr: (unset) -> 0.05)" in err
+    assert len(err.strip().splitlines()) == 1 and not home.exists()
