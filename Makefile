@@ -18,8 +18,8 @@ help:  ## list the targets
 
 install: $(STAMP)  ## create .venv and install the project with its dev extra (once; again when pyproject.toml changes)
 
-study: $(STAMP)  ## install, then run the label-noise study with its quick (CPU) budget
-	$(PY) -m study.run search_spaces/label_noise.yaml --quick
+study: $(STAMP)  ## install, then run the quick label-noise demo (2D ring, ~10 min on 2 CPU cores)
+	$(PY) -m study.run search_spaces/ring8_label_noise.yaml --quick
 
 test: $(STAMP)  ## install, then run every test, the slow end-to-end ones included
 	$(PY) -m pytest -m "" -q -rs
@@ -34,9 +34,11 @@ lint: $(STAMP)  ## ruff on the code, tests, benchmarks and notebook sources; myp
 	$(PY) -m mypy
 
 REPORT ?= label_noise
+# the experiment the report reads: `make study`'s for the default notebook, else the notebook's own default
+EXPERIMENT ?= $(if $(filter label_noise,$(REPORT)),ring8_label_noise_quick,)
 
 report: $(STAMP)  ## execute reports/$(REPORT).ipynb on the store `make study` wrote; HTML in .studies/reports/
-	$(PY) -m study.cli report $(REPORT)
+	$(PY) -m study.cli report $(REPORT) $(if $(EXPERIMENT),--experiment $(EXPERIMENT))
 
 ui: $(STAMP)  ## the MLflow UI on the store `make study` wrote (http://127.0.0.1:5000)
 	$(PY) -m study.cli ui

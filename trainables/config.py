@@ -153,6 +153,9 @@ class CollapseConfig(Frozen):
     patience: Int = Field(2, ge=1)
     warmup: Int = Field(0, ge=0)
     direction: Literal["below", "above"] = "below"
+    # count a collapse that begins before any diverse evaluation (a generator that learned few modes from the
+    # start, as the GAN baselines of VEEGAN and the Unrolled GAN paper); false: such a trial is never_diverse
+    from_start: bool = False
 
     @field_validator("metric")
     @classmethod

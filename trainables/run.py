@@ -64,7 +64,7 @@ class GANRun:
             with self._d_seen() as d:
                 self.probes.remember(d)  # forgetting at epoch 1 = change from the initial D
         c = cfg.collapse
-        self.rule = CollapseRule(c.threshold, c.patience, c.warmup, c.direction, cfg.quality_floor)
+        self.rule = CollapseRule(c.threshold, c.patience, c.warmup, c.direction, cfg.quality_floor, c.from_start)
         self.epoch, self.compute_s = 0, 0.0
         self.history: list[float] = []  # the collapse metric per evaluation
         self.qualities: list[float] = []  # the high-quality share per evaluation

@@ -110,6 +110,17 @@ def test_collapse_before_any_diverse_epoch_is_never_diverse():
     assert states == [COLLAPSED] * 4 and status["collapsed"] == 0 and status["never_diverse"] == 1
 
 
+def test_from_start_counts_a_generator_collapsed_as_soon_as_it_is_judged():
+    rule = CollapseRule(threshold=0.5, patience=2, warmup=0, quality_floor=0.5, from_start=True)
+    blur = hist_sample([10] * K, junk=N - 80)
+    states, status = verdict([blur, on_modes([0]), on_modes([0, 1]), on_modes([0])], rule=rule)
+    assert states == [NOT_LEARNED, COLLAPSED, COLLAPSED, COLLAPSED]
+    assert status["collapse_epoch"] == 2 and status["epochs_survived"] == 1 and status["diverse_epochs"] == 0
+    # blurry throughout is still never diverse, and no collapse: the quality floor, not from_start, decides that
+    _, status = verdict([blur] * 4, rule=rule)
+    assert status["collapsed"] == 0 and status["never_diverse"] == 1
+
+
 def test_warmup_epochs_cannot_start_a_collapse():
     rule = CollapseRule(patience=1, warmup=2)
     states, status = verdict([on_modes(ALL), on_modes([0]), on_modes([0])], rule=rule)

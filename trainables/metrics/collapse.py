@@ -28,6 +28,7 @@ class CollapseRule:
     warmup: int = 0
     direction: str = "below"  # "below": lower is collapsed (spread); "above": higher is (duplicate_rate)
     quality_floor: float = 0.5
+    from_start: bool = False  # a collapse may begin before any diverse evaluation (see collapse_status)
 
     def bad(self, value: float) -> bool:
         return value < self.threshold if self.direction == "below" else value > self.threshold
@@ -53,10 +54,12 @@ def collapse_status(states: Sequence[str], rule: CollapseRule, epochs: int | Non
 
     collapsed, collapse_epoch (1-based), epochs_survived (epochs without a confirmed collapse), never_diverse,
     diverse_epochs, and censor_epoch: for a run without a collapse, the last epoch at which one could still be
-    confirmed by the end of the run (epochs - patience + 1; "N+" in tables)."""
+    confirmed by the end of the run (epochs - patience + 1; "N+" in tables). A collapsed evaluation before any
+    diverse one starts no streak unless `rule.from_start`: then a generator whose first judged evaluations
+    already hold too few modes is collapsed at the first of them."""
     seen_diverse, streak_start = False, None
     for epoch, state in enumerate(states, start=1):
-        if state != COLLAPSED or epoch <= rule.warmup or not seen_diverse:
+        if state != COLLAPSED or epoch <= rule.warmup or not (seen_diverse or rule.from_start):
             seen_diverse = seen_diverse or state == DIVERSE
             streak_start = None
             continue
