@@ -3,12 +3,14 @@
 #
 # Reads MLflow only. Each evaluation puts a trial in one state (not_learned, diverse, collapsed, degraded) from
 # the spread of its high-quality samples over the modes and their share; a collapse is `patience` collapsed
-# evaluations in a row after a diverse one (docs/collapse.md). Trials that did not collapse are right-censored
+# evaluations in a row after a diverse one, or from the first judged one with `collapse.from_start` (the
+# `make study` demo; docs/collapse.md). Trials that did not collapse are right-censored
 # at the last epoch a collapse could still have been confirmed ("69+"); medians and quartiles are Kaplan-Meier
 # estimates (lifelines), compared between flip rates by a log-rank test; a divergence before any collapse is a
 # competing event (Aalen-Johansen cumulative incidence); `never_diverse` trials are counted but left out of all
-# three. The study: `search_spaces/label_noise.yaml`
-# (`make study` runs its quick budget, experiment `label_noise_quick`); its protocol: docs/protocols.md.
+# three. The study: `search_spaces/label_noise.yaml` (experiment `label_noise`, quick `label_noise_quick`), or its
+# 2D form `search_spaces/ring8_label_noise.yaml` (`make study` runs its quick block, experiment
+# `ring8_label_noise_quick`; `make report` reads that one); protocols: docs/protocols.md.
 
 # %%
 
