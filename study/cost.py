@@ -14,6 +14,8 @@ from study.schema import Spec
 from trainables.config import TrialConfig
 
 MEASURE_STEPS = 3  # G steps in each of the two measured epochs (the first one warms up)
+MEASURE_EVAL = 2000  # samples of the measured evaluation; scaled linearly to eval.n_samples (a lower bound for
+# the quadratic metrics: PRDC, duplicates)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,9 @@ def measure(label: str, trials: int, config: TrialConfig, threads: int) -> ArmCo
         with _offline():
             if _classifier_missing(config):
                 return ArmCost(label, trials, epochs, 0, note="not measured: its mode classifier is not cached yet")
-            run = GANRun(config.model_copy(update={"train": train}))
+            n_eval = min(config.eval.n_samples, MEASURE_EVAL)
+            run = GANRun(config.model_copy(update={"train": train,
+                                                   "eval": config.eval.model_copy(update={"n_samples": n_eval})}))
         full = config.train.steps_per_epoch or max(1, len(run.x) // config.train.batch_size)
         g_steps = max(1, full // run.ctx.n_critic)
         run.train_epoch()
@@ -86,7 +90,7 @@ def measure(label: str, trials: int, config: TrialConfig, threads: int) -> ArmCo
         why = str(err).splitlines()[0].split(". Tried")[0][:120]
         return ArmCost(label, trials, epochs, 0, note=f"not measured ({why}; a run fetches the data first)")
     every = config.eval.extended_every
-    eval_s = ((t2 - t1) + (every - 1) * (t3 - t2)) / every
+    eval_s = ((t2 - t1) + (every - 1) * (t3 - t2)) / every * config.eval.n_samples / n_eval
     return ArmCost(label, trials, epochs, g_steps, (t1 - t0) / MEASURE_STEPS, eval_s)
 
 
