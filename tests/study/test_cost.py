@@ -42,6 +42,7 @@ def test_estimate_measures_every_grid_arm_with_its_steps(tmp_path):
 
 def test_dry_run_prints_the_cost_and_starts_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GAN_STUDY_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the default store, whatever an earlier test set
     assert main([str(_spec(tmp_path)), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"experiment: cost; store: sqlite:///{tmp_path / 'home' / 'mlflow.db'}" in out
