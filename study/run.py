@@ -1,4 +1,4 @@
-"""`python -m study.run SPEC [--quick] [--set k=v ...] [--resume] [--address A] [--tracking-uri U] [--dry-run]`."""
+"""`python -m study.run SPEC [--quick] [--set k=v ...] [--resume] [--address A] [--tracking-uri U] [--dry-run [--no-cost]]`."""
 from __future__ import annotations
 
 import argparse
@@ -25,6 +25,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: a local SQLite store)")
     p.add_argument("--storage-path", default=None, help="where Ray keeps results and checkpoints")
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; start nothing")
+    p.add_argument("--no-cost", action="store_true",
+                   help="with --dry-run: skip the cost estimate (it trains a short epoch of each grid arm)")
     return p.parse_args(argv)
 
 
@@ -57,6 +59,8 @@ def dry_run(spec: Spec, args: argparse.Namespace) -> None:
     key = spec.name + ("-quick" if args.quick else "")
     storage = storage_root(args, spec, key)
     print(f"experiment: {spec.tracking.experiment or spec.name}; store: {uri}; storage: {storage}")
+    if args.no_cost:
+        return
     print("gan-study: measuring a short epoch of each grid arm for the cost estimate", flush=True)
     print("\n".join(report(spec, estimate(spec))))
 

@@ -48,3 +48,6 @@ def test_dry_run_prints_the_cost_and_starts_nothing(tmp_path, capsys, monkeypatc
     assert f"experiment: cost; store: sqlite:///{tmp_path / 'home' / 'mlflow.db'}" in out
     assert "cost: 48 G steps in all" in out and "ms a G step" in out  # 2 arms x 2 seeds x 3 epochs x 4 steps
     assert not (tmp_path / "home").exists()
+    assert main([str(_spec(tmp_path)), "--dry-run", "--no-cost"]) == 0
+    out = capsys.readouterr().out
+    assert "experiment: cost" in out and "G step" not in out and "measuring" not in out
