@@ -6,7 +6,10 @@ import argparse
 import json
 import os
 import re
+import socket
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from study import tracking
@@ -14,6 +17,7 @@ from study.schema import Spec
 from study.spec import SpecError
 
 STORE_SCHEMES = ("sqlite", "file", "http", "https", "databricks", "postgresql", "mysql", "mssql")
+REACH_TIMEOUT_S = 10.0  # how long a store or a cluster may take to answer before the study is refused
 _ADDRESS = re.compile(r"^(auto|local|(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$")
 
 
@@ -92,6 +96,8 @@ def check(spec: Spec, args: argparse.Namespace, key: str) -> None:
             raise SpecError(f"--tracking-uri {uri!r}: unknown scheme {scheme or '(none)'!r}; use sqlite:///PATH, "
                             f"http(s)://HOST:PORT or another MLflow store ({', '.join(STORE_SCHEMES)})")
     uri = uri or f"sqlite:///{tracking.default_home() / 'mlflow.db'}"
+    if uri.startswith(("http://", "https://")):
+        _store_answers(uri)
     if uri.startswith("sqlite:///"):
         _writable(Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent, "--tracking-uri")
     storage = storage_root(args, spec, key)
@@ -106,6 +112,55 @@ def check(spec: Spec, args: argparse.Namespace, key: str) -> None:
         raise SpecError(f"fixed.data.root: {root} is a file, not a directory")
     if ray_address(args) == "local" and not args.dry_run:  # a dry run may plan a study for a cluster
         _local_resources(spec)
+    elif not args.dry_run:
+        _cluster_answers(ray_address(args))
+
+
+def _connect(host: str, port: int) -> str | None:
+    """None when a TCP connection to host:port opens within REACH_TIMEOUT_S, else why not."""
+    try:
+        socket.create_connection((host, port), timeout=REACH_TIMEOUT_S).close()
+    except TimeoutError:
+        return f"no answer within {REACH_TIMEOUT_S:g} s"
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return None
+
+
+def _store_answers(uri: str) -> None:
+    """An HTTP tracking server must answer (any HTTP status, 401 included) within REACH_TIMEOUT_S."""
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=REACH_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        return  # it answered
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        why = f"no answer within {REACH_TIMEOUT_S:g} s" if isinstance(reason, TimeoutError) else str(reason)
+        raise SpecError(f"tracking URI {uri}: the MLflow server cannot be reached ({why}); start it "
+                        "(cluster/start_mlflow.sh) or pass another --tracking-uri") from None
+
+
+def _cluster_answers(address: str) -> None:
+    """The Ray cluster of --address / $RAY_ADDRESS must accept a connection within REACH_TIMEOUT_S; `auto` is
+    the cluster the last `ray start` on this machine recorded, which must still be running."""
+    shown = address
+    if address == "auto":
+        from ray._private.services import canonicalize_bootstrap_address
+
+        try:
+            address = canonicalize_bootstrap_address("auto") or ""
+        except ConnectionError:
+            address = ""
+        if not address:
+            raise SpecError("--address auto: no Ray cluster was started on this machine (`ray start --head`)")
+        shown = f"auto ({address})"
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit() or "/" in host:  # not HOST:PORT (an http:// job address in $RAY_ADDRESS): Ray decides
+        return
+    why = _connect(host.strip("[]"), int(port))
+    if why:
+        raise SpecError(f"--address {shown}: no Ray cluster answers there ({why}); without --address the study "
+                        "runs on a Ray of its own on this machine")
 
 
 def _local_resources(spec: Spec) -> None:

@@ -1,4 +1,4 @@
-"""`python -m study.run SPEC [--quick] [--set k=v ...] [--resume] [--address A] [--tracking-uri U] [--dry-run [--no-cost]]`."""
+"""`python -m study.run SPEC [--quick] [--set k=v ...] [--resume] [--address A] [--dry-run [--no-cost]] ...`."""
 from __future__ import annotations
 
 import argparse

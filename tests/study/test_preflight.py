@@ -1,0 +1,83 @@
+"""study.preflight: a tracking server or a Ray cluster that does not answer is refused before Ray starts, in
+seconds, with one line (exit code 2); one that answers is accepted."""
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+
+import pytest
+
+from study import preflight
+from study.run import main
+from tests.study.test_spec import GOOD, _error, _write
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts TCP connections and never answers a byte (a hung server)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    yield s.getsockname()[1]
+    s.close()
+
+
+@pytest.fixture
+def auth_server():
+    """An HTTP server that answers every request with 401, as the basic-auth MLflow server does without
+    credentials: it answers, so the store is reachable."""
+    class Deny(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Deny)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_closed_port_is_refused_for_the_store_and_the_cluster(tmp_path, capsys):
+    port = _free_port()
+    err = _error(tmp_path, capsys, GOOD, ("--tracking-uri", f"http://127.0.0.1:{port}"))
+    assert f"tracking URI http://127.0.0.1:{port}: the MLflow server cannot be reached" in err
+    assert len(err.strip().splitlines()) == 1
+    err = _error(tmp_path, capsys, GOOD, ("--address", f"127.0.0.1:{port}"))
+    assert f"--address 127.0.0.1:{port}: no Ray cluster answers there" in err and "refused" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_hung_server_is_refused_after_the_timeout(tmp_path, capsys, silent_port, monkeypatch):
+    monkeypatch.setattr(preflight, "REACH_TIMEOUT_S", 0.5)
+    start = time.monotonic()
+    err = _error(tmp_path, capsys, GOOD, ("--tracking-uri", f"http://127.0.0.1:{silent_port}"))
+    assert "cannot be reached (no answer within 0.5 s)" in err
+    assert time.monotonic() - start < 5
+
+
+def test_a_server_that_answers_401_is_reachable(tmp_path, capsys, auth_server, monkeypatch):
+    monkeypatch.setenv("GAN_STUDY_HOME", str(tmp_path / "home"))
+    assert main([str(_write(tmp_path, GOOD)), "--tracking-uri", auth_server, "--dry-run", "--no-cost"]) == 0
+    assert f"store: {auth_server}" in capsys.readouterr().out
+
+
+def test_auto_names_the_stale_cluster_an_earlier_ray_start_left(tmp_path, capsys, monkeypatch):
+    """`ray start --head` records its address in $RAY_TMPDIR/ray/ray_current_cluster; stopped without `ray
+    stop`, the record stays. `--address auto` then names the dead address instead of retrying for minutes."""
+    port = _free_port()
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp" / "ray").mkdir(parents=True)
+    (tmp_path / "tmp" / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
+    err = _error(tmp_path, capsys, GOOD, ("--address", "auto"))
+    assert "--address auto (" in err and f":{port}): no Ray cluster answers there (Connection refused)" in err
