@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install study test test-fast lint report ui bench notebooks clean
+.PHONY: help install study test verify test-fast lint report ui bench notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,11 @@ install: $(STAMP)  ## create .venv and install the project with its dev extra (o
 study: $(STAMP)  ## install, then run the quick label-noise demo (2D ring, ~10 min on 2 CPU cores)
 	$(PY) -m study.run search_spaces/ring8_label_noise.yaml --quick
 
-test: $(STAMP)  ## install, then run every test, the slow end-to-end ones included
-	$(PY) -m pytest -m "" -q -rs
+test: $(STAMP)  ## install, then run every test, the slow end-to-end ones included (what CI runs)
+	$(PY) -m pytest -m "not verify" -q -rs
+
+verify: $(STAMP)  ## the runs too long for CI (marker verify: the 200-trial load test on the MLflow server)
+	$(PY) -m pytest -m verify -q -rs -s
 
 test-fast: $(STAMP)  ## the default suite: every test but the slow (Ray, notebook kernel, subprocess study) ones
 	$(PY) -m pytest -q
