@@ -43,11 +43,19 @@ def git_commit() -> str:
         return "unknown"
 
 
+EXPERIMENT_KIND = "mlflow.experimentKind"  # the MLflow 3 UI opens a "custom_model_development" experiment on its runs
+
+
 def experiment_id(client: MlflowClient, name: str) -> str:
+    """The study's experiment, created on first use; tagged so that the UI opens it on its runs table (untagged,
+    MLflow 3 opens an empty GenAI traces overview)."""
     found = client.get_experiment_by_name(name)
     if found:
+        if found.tags.get(EXPERIMENT_KIND) != "custom_model_development":
+            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, "custom_model_development")
         return found.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri, name))
+    return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri, name),
+                                    tags={EXPERIMENT_KIND: "custom_model_development"})
 
 
 def artifact_root(uri: str, name: str) -> str | None:
