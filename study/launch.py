@@ -227,9 +227,9 @@ def _finish(client: MlflowClient, uri: str, spec: Spec, parent: str, results) ->
     tracking.log_summary(client, parent, text, table.to_csv(index=False), table)
     errors = [r for r in results if r.error]
     client.set_terminated(parent, "FINISHED" if len(errors) < len(results) or not len(results) else "FAILED")
-    exp = client.get_run(parent).info.experiment_id  # workflowType: the runs table, not MLflow 3's GenAI overview
+    exp_id = client.get_run(parent).info.experiment_id
     print(f"{len(results)} trials, {len(errors)} failed. MLflow: {uri}\nOpen the UI: {tracking.ui_command(uri)}, "
-          f"then http://127.0.0.1:5000/#/experiments/{exp}?workflowType=machine_learning")
+          f"then {tracking.ui_url(uri, exp_id)}")
     if errors and len(errors) == len(results):
         return 1  # every trial failed
     return 3 if errors else 0  # 3: the study completed, but some trials failed (their runs hold the error)

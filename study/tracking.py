@@ -43,19 +43,19 @@ def git_commit() -> str:
         return "unknown"
 
 
-EXPERIMENT_KIND = "mlflow.experimentKind"  # the MLflow 3 UI opens a "custom_model_development" experiment on its runs
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow 3's kind for model training
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
-    """The study's experiment, created on first use; tagged so that the UI opens it on its runs table (untagged,
-    MLflow 3 opens an empty GenAI traces overview)."""
+    """The study's experiment, created on first use and tagged with MLflow 3's model-training kind (the UI's
+    view is chosen by its `workflowType` URL parameter: ui_url)."""
     found = client.get_experiment_by_name(name)
     if found:
-        if found.tags.get(EXPERIMENT_KIND) != "custom_model_development":
-            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, "custom_model_development")
+        if found.tags.get(KIND_TAG) != KIND:
+            client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
         return found.experiment_id
     return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri, name),
-                                    tags={EXPERIMENT_KIND: "custom_model_development"})
+                                    tags={KIND_TAG: KIND})
 
 
 def artifact_root(uri: str, name: str) -> str | None:
@@ -140,6 +140,13 @@ def arm_metrics(table: Any) -> list:
 
 def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}"
+
+
+def ui_url(uri: str, exp_id: str) -> str:
+    """The experiment's runs table: a tracking server is its own UI, a local store's is `mlflow ui` on port 5000;
+    `workflowType=machine_learning`, else MLflow 3.17 opens an empty GenAI overview."""
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{exp_id}?workflowType=machine_learning"
 
 
 def quiet() -> None:

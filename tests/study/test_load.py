@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.tests_support import REPO, child_runs, tiny_spec
+from tests.tests_support import REPO, child_runs, free_port, tiny_spec
 
 EPOCHS, SEEDS, RATES = 2, 8, [round(0.01 * i, 2) for i in range(25)]  # 25 configurations x 8 seeds = 200 trials
 
@@ -66,10 +65,8 @@ def test_200_trials_on_sqlite(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.verify  # about 14 minutes on 2 cores: make verify, not CI
-def test_200_trials_on_the_basic_auth_server(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_200_trials_on_the_basic_auth_server(tmp_path, monkeypatch):
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_"))}
     env.update(MLFLOW_TRACKING_USERNAME="gan", MLFLOW_TRACKING_PASSWORD=secrets.token_urlsafe(12),
                GAN_STUDY_HEAD_IP="127.0.0.1", GAN_STUDY_MLFLOW_PORT=str(port),
@@ -80,12 +77,9 @@ def test_200_trials_on_the_basic_auth_server(tmp_path):
     try:
         uri = f"http://127.0.0.1:{port}"
         wall = _study(tmp_path, uri, env)
-        os.environ.update(MLFLOW_TRACKING_USERNAME=env["MLFLOW_TRACKING_USERNAME"],
-                          MLFLOW_TRACKING_PASSWORD=env["MLFLOW_TRACKING_PASSWORD"])
-        try:
-            _check(uri, tmp_path / "server" / "mlflow.db", wall, "basic-auth server")
-        finally:
-            os.environ.pop("MLFLOW_TRACKING_USERNAME"), os.environ.pop("MLFLOW_TRACKING_PASSWORD")
+        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):  # this process reads the runs back
+            monkeypatch.setenv(key, env[key])
+        _check(uri, tmp_path / "server" / "mlflow.db", wall, "basic-auth server")
     finally:
         pid = (tmp_path / "server" / "server.pid").read_text().strip()
         subprocess.run(["kill", pid], check=False)

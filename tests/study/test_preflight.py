@@ -12,12 +12,7 @@ import pytest
 from study import preflight
 from study.run import main
 from tests.study.test_spec import GOOD, _error, _write
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.tests_support import free_port
 
 
 @pytest.fixture
@@ -49,7 +44,7 @@ def auth_server():
 
 
 def test_a_closed_port_is_refused_for_the_store_and_the_cluster(tmp_path, capsys):
-    port = _free_port()
+    port = free_port()
     err = _error(tmp_path, capsys, GOOD, ("--tracking-uri", f"http://127.0.0.1:{port}"))
     assert f"tracking URI http://127.0.0.1:{port}: the MLflow server cannot be reached" in err
     assert len(err.strip().splitlines()) == 1
@@ -75,9 +70,10 @@ def test_a_server_that_answers_401_is_reachable(tmp_path, capsys, auth_server, m
 def test_auto_names_the_stale_cluster_an_earlier_ray_start_left(tmp_path, capsys, monkeypatch):
     """`ray start --head` records its address in $RAY_TMPDIR/ray/ray_current_cluster; stopped without `ray
     stop`, the record stays. `--address auto` then names the dead address instead of retrying for minutes."""
-    port = _free_port()
+    port = free_port()
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "tmp"))
     (tmp_path / "tmp" / "ray").mkdir(parents=True)
     (tmp_path / "tmp" / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
     err = _error(tmp_path, capsys, GOOD, ("--address", "auto"))
     assert "--address auto (" in err and f":{port}): no Ray cluster answers there (Connection refused)" in err
+
