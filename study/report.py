@@ -11,7 +11,8 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -80,6 +81,20 @@ def _search_keys(parent_run_id: str) -> list[str]:
     return list(json.loads(raw or "[]"))
 
 
+@contextmanager
+def _store(uri: str | None) -> Iterator[None]:
+    """MLflow's global tracking URI (and $MLFLOW_TRACKING_URI, which it sets) is `uri` inside, as before after."""
+    if not uri:
+        yield
+        return
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None unsets it (the annotation omits None)
+
+
 def load_trials(experiment: str, tracking_uri: str | None = None,
                 parent_run_id: str | None = None, params: Sequence[str] = (),
                 metrics: Sequence[str] = ()) -> pd.DataFrame:
@@ -91,14 +106,14 @@ def load_trials(experiment: str, tracking_uri: str | None = None,
     `metrics`: further metrics to load as columns named by the metric (e.g. "eval/kl_to_uniform"), each the
     value at the run's last logged epoch (MLflow's latest value: highest step); NaN where never logged.
     """
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    if MlflowClient().get_experiment_by_name(experiment) is None:
-        raise LookupError(f"no MLflow experiment {experiment!r} at {mlflow.get_tracking_uri()}")
-    parent = parent_run_id or _latest_parent(experiment)
-    keys = _search_keys(parent)
-    runs = mlflow.search_runs(experiment_names=[experiment],
-                              filter_string=f"tags.{names.PARENT} = '{parent}'")
+    with _store(tracking_uri):
+        if MlflowClient().get_experiment_by_name(experiment) is None:
+            raise LookupError(f"no MLflow experiment {experiment!r} at {mlflow.get_tracking_uri()}")
+        parent = parent_run_id or _latest_parent(experiment)
+        keys = _search_keys(parent)
+        runs = mlflow.search_runs(experiment_names=[experiment],
+                                  filter_string=f"tags.{names.PARENT} = '{parent}'")
+        store = mlflow.get_tracking_uri()
     role = runs.get(f"tags.{names.ROLE}", pd.Series(index=runs.index, dtype=object))
     runs = runs[role.isna() | (role == names.ROLE_TRIAL)]
     df = _trial_frame(runs, keys, params)
@@ -108,6 +123,7 @@ def load_trials(experiment: str, tracking_uri: str | None = None,
         df[name] = pd.to_numeric(df["run_id"].map(dict(zip(runs["run_id"], values))), errors="coerce")
     df.attrs["search_keys"] = keys
     df.attrs["parent_run_id"] = parent
+    df.attrs["tracking_uri"] = store  # where the parent's spec is read (comparison_keys)
     return df
 
 
@@ -226,7 +242,8 @@ def comparison_keys(df: pd.DataFrame, spec: dict | None = None) -> list[str]:
     """
     keys = [k for k in df.attrs.get("search_keys", []) if k in df.columns]
     if spec is None and df.attrs.get("parent_run_id"):
-        spec = study_spec(df.attrs["parent_run_id"])
+        store = df.attrs.get("tracking_uri")
+        spec = study_spec(df.attrs["parent_run_id"], MlflowClient(store) if store else None)
     kinds = {k: next((kind for kind in CATEGORICAL_KINDS + ("uniform", "loguniform", "int") if v.get(kind) is not None),
                      None) for k, v in ((spec or {}).get("search") or {}).items() if isinstance(v, dict)}
 

@@ -70,8 +70,13 @@ def test_a_server_that_answers_401_is_reachable(tmp_path, capsys, auth_server, m
 def test_auto_names_the_stale_cluster_an_earlier_ray_start_left(tmp_path, capsys, monkeypatch):
     """`ray start --head` records its address in $RAY_TMPDIR/ray/ray_current_cluster; stopped without `ray
     stop`, the record stays. `--address auto` then names the dead address instead of retrying for minutes."""
+    import ray._private.services as services
+
     port = free_port()
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "tmp"))
+    # Ray's `auto` takes any Ray running on the machine over the record: this test session's own Ray is not the
+    # cluster this case is about, so the process scan sees none (as on the machine the issue describes)
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: frozenset())
     (tmp_path / "tmp" / "ray").mkdir(parents=True)
     (tmp_path / "tmp" / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
     err = _error(tmp_path, capsys, GOOD, ("--address", "auto"))

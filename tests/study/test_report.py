@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import nbformat
@@ -284,10 +285,27 @@ def _log_study(uri, experiment):
     return parent.info.run_id
 
 
+def test_load_trials_leaves_the_process_tracking_uri_as_it_was(tracking_uri, tmp_path, monkeypatch):
+    """A study's end reads its own store; the next study in the process must not inherit it."""
+    import mlflow
+
+    parent = _log_study(tracking_uri, "label_noise_test")
+    mlflow.set_tracking_uri(None)  # as in a fresh process
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    df = load_trials("label_noise_test", tracking_uri=tracking_uri)
+    assert df.attrs["parent_run_id"] == parent
+    assert "MLFLOW_TRACKING_URI" not in os.environ and mlflow.get_tracking_uri() != tracking_uri
+    other = "sqlite:///" + str(tmp_path / "other.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", other)
+    load_trials("label_noise_test", tracking_uri=tracking_uri)
+    assert os.environ["MLFLOW_TRACKING_URI"] == other == mlflow.get_tracking_uri()
+
+
 def test_load_trials(tracking_uri):
     parent = _log_study(tracking_uri, "label_noise_test")
     df = load_trials("label_noise_test", tracking_uri=tracking_uri)
-    assert df.attrs == {"search_keys": [FLIP], "parent_run_id": parent}  # the latest parent, not the old one
+    assert df.attrs == {"search_keys": [FLIP], "parent_run_id": parent,  # the latest parent, not the old one
+                        "tracking_uri": tracking_uri}
     assert len(df) == 4
     assert df[FLIP].tolist() == [0.0, 0.0, 0.1, 0.1] and df["seed"].tolist() == [0, 1, 0, 1]
     assert df["train.epochs"].tolist() == [EPOCHS] * 4
