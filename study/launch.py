@@ -30,6 +30,7 @@ from study.schema import Spec
 from study.searcher import searcher
 from study.space import TrialBuilder
 from study.spec import SpecError
+from study.watchdog import FAULTS, StoreWatch, store_gone
 from trainables import names
 from trainables.config import deep_merge, resolve
 from trainables.tune import GANTrainable
@@ -121,12 +122,12 @@ def _trainable(spec: Spec, uri: str, exp_id: str, parent: str):
     return tune.with_resources(wrapped, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
-def _run_config(spec: Spec, storage: str, name: str) -> tune.RunConfig:
+def _run_config(spec: Spec, storage: str, name: str, watch: StoreWatch) -> tune.RunConfig:
     """verbose=0 silences Tune's own reporter (it still reports errored trials): the study's console
     (study/console.py) shows the progress instead."""
     ckpt = tune.CheckpointConfig(checkpoint_frequency=spec.checkpoint.every, num_to_keep=spec.checkpoint.keep,
                                  checkpoint_at_end=True)
-    callbacks = [StudyConsole(epochs=spec.base.train.epochs), CSVLoggerCallback(), JsonLoggerCallback()]
+    callbacks = [StudyConsole(epochs=spec.base.train.epochs), CSVLoggerCallback(), JsonLoggerCallback(), watch]
     return tune.RunConfig(name=name, storage_path=str(storage), checkpoint_config=ckpt, callbacks=callbacks,
                           failure_config=tune.FailureConfig(max_failures=spec.max_failures), verbose=0)
 
@@ -189,14 +190,21 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
                                    trial_name_creator=TrialNamer(TrialBuilder(spec)),
                                    trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True)
         tuner = tune.Tuner(_trainable(spec, uri, exp_id, parent), tune_config=tune_cfg,
-                           run_config=_run_config(spec, storage, run_name))
+                           run_config=_run_config(spec, storage, run_name, StoreWatch(uri)))
     print(f"Ray results: {run_dir}  (parent MLflow run {parent})", flush=True)
+    FAULTS.pop(uri, None)
     results = tuner.fit()
+    resume = f"  python -m study.run {' '.join(sys.argv[1:] if argv_is_ours() else [str(spec_path)])} --resume"
+    fault = FAULTS.get(uri) or store_gone(uri)
+    if fault:  # Tune stopped on the watch's signal: every trial's state is saved, nothing more goes to the store
+        print(f"\nerror: the MLflow store failed during the study: {fault}. The study stopped with every trial's "
+              f"state saved; once the store is back (the file restored, the server answering), continue with:\n"
+              f"{resume}", file=sys.stderr, flush=True)
+        return 4
     done = [r for r in results if r.error or (r.metrics or {}).get(names.DONE)]
     if len(done) < n_cfg * len(spec.seed_list):
         print(f"\nStudy interrupted: {len(done)} of {n_cfg * len(spec.seed_list)} trials finished. Continue with:\n"
-              f"  python -m study.run {' '.join(sys.argv[1:] if argv_is_ours() else [str(spec_path)])} --resume",
-              flush=True)
+              f"{resume}", flush=True)
         return 130
     return _finish(client, uri, spec, parent, results)
 

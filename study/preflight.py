@@ -8,8 +8,6 @@ import os
 import re
 import socket
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from study import tracking
@@ -129,15 +127,10 @@ def _connect(host: str, port: int) -> str | None:
 
 def _store_answers(uri: str) -> None:
     """An HTTP tracking server must answer (any HTTP status, 401 included) within REACH_TIMEOUT_S."""
-    try:
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=REACH_TIMEOUT_S).close()
-    except urllib.error.HTTPError:
-        return  # it answered
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        reason = getattr(err, "reason", err)
-        why = f"no answer within {REACH_TIMEOUT_S:g} s" if isinstance(reason, TimeoutError) else str(reason)
+    why = tracking.server_fault(uri, REACH_TIMEOUT_S)
+    if why:
         raise SpecError(f"tracking URI {uri}: the MLflow server cannot be reached ({why}); start it "
-                        "(cluster/start_mlflow.sh) or pass another --tracking-uri") from None
+                        "(cluster/start_mlflow.sh) or pass another --tracking-uri")
 
 
 def _cluster_answers(address: str) -> None:

@@ -82,7 +82,7 @@ def _search_keys(parent_run_id: str) -> list[str]:
 
 
 @contextmanager
-def _store(uri: str | None) -> Iterator[None]:
+def using_store(uri: str | None) -> Iterator[None]:
     """MLflow's global tracking URI (and $MLFLOW_TRACKING_URI, which it sets) is `uri` inside, as before after."""
     if not uri:
         yield
@@ -106,7 +106,7 @@ def load_trials(experiment: str, tracking_uri: str | None = None,
     `metrics`: further metrics to load as columns named by the metric (e.g. "eval/kl_to_uniform"), each the
     value at the run's last logged epoch (MLflow's latest value: highest step); NaN where never logged.
     """
-    with _store(tracking_uri):
+    with using_store(tracking_uri):
         if MlflowClient().get_experiment_by_name(experiment) is None:
             raise LookupError(f"no MLflow experiment {experiment!r} at {mlflow.get_tracking_uri()}")
         parent = parent_run_id or _latest_parent(experiment)

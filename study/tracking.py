@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,21 @@ def resolve_uri(uri: str | None) -> str:
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return uri
+
+
+REACH_TIMEOUT_S = 10.0  # how long a tracking server may take to answer /health
+
+
+def server_fault(uri: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
+    """None when the HTTP tracking server answers /health within `timeout` (any HTTP status counts), else why not."""
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None  # it answered (a basic-auth server's 401)
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        return f"no answer within {timeout:g} s" if isinstance(reason, TimeoutError) else str(reason)
+    return None
 
 
 def git_commit() -> str:

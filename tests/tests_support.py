@@ -54,8 +54,10 @@ def run_study(tmp_path: Path, spec: dict, *args: str) -> tuple[int, str]:
 
 
 def child_runs(uri: str, experiment: str):
-    mlflow.set_tracking_uri(uri)
-    runs = mlflow.search_runs(experiment_names=[experiment])
+    from study.report import using_store
+
+    with using_store(uri):  # the process's tracking URI stays as it was: later tests read their own stores
+        runs = mlflow.search_runs(experiment_names=[experiment])
     return runs[runs["tags.gan_study.role"] == "study"], runs[runs["tags.gan_study.role"] == "trial"]
 
 

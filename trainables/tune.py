@@ -89,6 +89,15 @@ def _retry(fn, *args, tries: int = 6, **kwargs):
             time.sleep(0.2 * 2**attempt)
 
 
+def _store_present(uri: str) -> None:
+    """FileNotFoundError when a sqlite:/// store's file is gone: MLflow (a new client, or a new connection of a
+    client's pool) would create a new empty store there. The driver's watch (study/watchdog.py) then stops the
+    study for a resume."""
+    path = Path(uri.removeprefix("sqlite:///"))
+    if uri.startswith("sqlite:///") and not path.is_file():
+        raise FileNotFoundError(f"MLflow store {path} is gone; this trial does not start a new empty one")
+
+
 class GANTrainable(tune.Trainable):
     """setup builds a GANRun; step = one epoch, logged to the trial's MLflow child run; checkpoints hold the state.
 
@@ -110,6 +119,7 @@ class GANTrainable(tune.Trainable):
         self.trial_cfg: TrialConfig = build(config)  # resolved once per trial
         self.search_values: dict[str, str] = build.values(config)
         self.stop_on_collapse = stop_on_collapse
+        _store_present(tracking_uri)
         self.client = MlflowClient(tracking_uri)
         self.mlflow_run_id: str | None = None
         self.attached, self.finished = False, False
@@ -134,6 +144,7 @@ class GANTrainable(tune.Trainable):
         if self.attached:
             return
         kw = self.setup_kwargs
+        _store_present(kw["tracking_uri"])
         if self.mlflow_run_id is None:
             found = _retry(self.client.search_runs, [kw["experiment_id"]], filter_string=(
                 f"tags.`{names.TRIAL_ID}` = '{self.trial_id}' and tags.{names.PARENT} = '{kw['parent_run_id']}'"))
@@ -142,6 +153,7 @@ class GANTrainable(tune.Trainable):
             found = [_retry(self.client.get_run, self.mlflow_run_id)]
         if found:
             _retry(self.client.update_run, self.mlflow_run_id, status="RUNNING")
+            self._log_params(self.mlflow_run_id, set(found[0].data.params))
             history = _retry(self.client.get_metric_history, self.mlflow_run_id, names.EPOCHS_SURVIVED)
             self.logged_upto = max((m.step for m in history), default=0)
             self.logged_collapse = names.COLLAPSE_EPOCH in found[0].data.metrics
@@ -157,14 +169,20 @@ class GANTrainable(tune.Trainable):
                 names.CONFIG_KEY: json.dumps(sorted(self.search_values.items()))}
         run = _retry(self.client.create_run, self.setup_kwargs["experiment_id"], tags=tags,
                      run_name=run_name(self.search_values, int(flat["seed"])))
-        params = [Param(k, str(v)[:6000]) for k, v in flat.items()]
+        self._log_params(run.info.run_id, set())
+        return run.info.run_id
+
+    def _log_params(self, run_id: str, logged: set[str]) -> None:
+        """The trial's config, search values, data and classifier info, except the params in `logged` (a run
+        reattached after a fault between its creation and its params gets the rest)."""
+        params = [Param(k, str(v)[:6000]) for k, v in flatten(self.trial_cfg.dump()).items()]
         params += [Param(names.SEARCH_PARAM + k, v[:6000]) for k, v in self.search_values.items()]
         if hasattr(self, "run"):
             params += [Param(names.DATA_INFO_PARAM + k, str(v)) for k, v in (self.run.data.info or {}).items()]
             params += [Param(names.CLASSIFIER_PARAM + k, str(v)) for k, v in self.run.scorer.info.items()]
+        params = [p for p in params if p.key not in logged]
         for i in range(0, len(params), 100):
-            _retry(self.client.log_batch, run.info.run_id, params=params[i : i + 100])
-        return run.info.run_id
+            _retry(self.client.log_batch, run_id, params=params[i : i + 100])
 
     def step(self) -> dict[str, Any]:
         self._attach()
@@ -183,6 +201,7 @@ class GANTrainable(tune.Trainable):
         epoch, now = int(result[names.EPOCH]), int(time.time() * 1000)
         if epoch <= self.logged_upto:
             return
+        _store_present(self.setup_kwargs["tracking_uri"])
         metrics = [Metric(k, float(v), now, epoch) for k, v in result.items()
                    if isinstance(v, (int, float)) and k != names.EPOCH and math.isfinite(float(v))
                    and (k != names.COLLAPSE_EPOCH or not self.logged_collapse)]
@@ -221,6 +240,10 @@ class GANTrainable(tune.Trainable):
         if self.finished or not self.attached:
             return
         self.finished = True
+        try:
+            _store_present(self.setup_kwargs["tracking_uri"])
+        except FileNotFoundError:
+            return  # nothing to end: the run's store is gone (the study stops; a resume reattaches the run)
         tags = [RunTag(names.OUTCOME, outcome)] + ([RunTag(names.ERROR, error)] if error else [])
         step = self.run.epoch if hasattr(self, "run") else 0
         code = Metric(names.OUTCOME_CODE, float(names.OUTCOMES.index(outcome)), int(time.time() * 1000), step)

@@ -80,3 +80,72 @@ def test_interrupted_study_resumes_without_losing_or_duplicating(ray_local, tmp_
     for key, (status, outcome, steps, diversity) in resumed.items():
         assert status == "FINISHED" and outcome in ("collapsed", "censored", "never_diverse")
         assert (outcome, steps, diversity) == straight[key][1:], key  # same metrics as the uninterrupted run
+
+
+
+def _study_with_a_store_fault(tmp_path, name: str, fault, mend) -> tuple[str, list[str]]:
+    """Start a study, apply `fault(store)` once a trial finished, expect exit code 4; `mend(store)`, then the
+    study's output and its args (for the resume)."""
+    spec = _spec(name)
+    spec["fixed"]["train"]["epochs"] = 8
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    store = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{store}"
+    args = [str(path), "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
+    proc = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _wait_for_finished_trials(uri, name, 1, proc)
+    held = fault(store)
+    try:
+        out, _ = proc.communicate(timeout=240)
+        assert proc.returncode == 4, out[-3000:]
+    finally:
+        mend(store, held)
+    assert "--resume" in out.rsplit("error:", 1)[1] and "Study summary" not in out
+    return out, args
+
+
+def _all_finished_once(uri: str, name: str) -> None:
+    final = _final(uri, name)
+    assert len(final) == 6
+    for key, (status, outcome, steps, _) in final.items():
+        assert status == "FINISHED" and outcome in ("collapsed", "censored", "never_diverse"), key
+        assert all(isinstance(v, str) for v in key), f"a run without its params: {key}"
+        assert steps == list(range(1, 9)), (key, steps)
+
+
+@pytest.mark.slow
+def test_a_store_moved_away_mid_study_stops_it_and_resume_completes_it(ray_local, tmp_path):
+    """The SQLite store disappears after the first trials: the study stops with exit code 4 and one error naming
+    the file, creates no new empty store, and once the file is back, --resume ends every trial exactly once."""
+    away = tmp_path / "mlflow.db.away"
+    store = tmp_path / "mlflow.db"
+    out, args = _study_with_a_store_fault(tmp_path, "tiny_store_gone", lambda db: db.rename(away),
+                                          lambda db, _: None)
+    assert f"error: the MLflow store failed during the study: the SQLite file {store} is gone" in out
+    assert not store.exists()  # no trial and not the driver started a new empty store
+    away.rename(store)
+    assert main([*args, "--resume"]) == 0
+    _all_finished_once(f"sqlite:///{store}", "tiny_store_gone")
+
+
+@pytest.mark.slow
+def test_a_store_locked_mid_study_stops_it_and_resume_completes_it(ray_local, tmp_path):
+    """Another process holds the SQLite store's write lock for good: trials give up after their retries, the
+    study stops with exit code 4 naming the lock; released, --resume ends every trial exactly once."""
+    import sqlite3
+
+    def lock(db):
+        holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN EXCLUSIVE")
+        return holder
+
+    def release(db, holder):
+        holder.rollback()
+        holder.close()
+
+    out, args = _study_with_a_store_fault(tmp_path, "tiny_store_locked", lock, release)
+    assert "stayed locked for 10 s (another process holds it)" in out
+    assert main([*args, "--resume"]) == 0
+    _all_finished_once(f"sqlite:///{tmp_path / 'mlflow.db'}", "tiny_store_locked")

@@ -1,0 +1,112 @@
+"""A study's MLflow store watched while Tune runs: a store that disappears, is replaced, stops answering or stays
+locked stops the study as Ctrl-C would (Tune saves every trial's state; `--resume` continues it), never one
+failed trial after another writing into a new empty store.
+
+Tune ends a run gracefully on SIGUSR1 as on SIGINT (ray/tune/tune.py, `_setup_signal_catching`), so the
+callback sends that signal to its own process; `launch` then reports the fault instead of a summary.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from study.tracking import server_fault
+
+PROBE_TIMEOUT_S = 10.0  # how long the store may take to answer a probe (/health, a SQLite write lock)
+EVERY_S = 5.0  # the least time between two probes that no trial error asked for
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file of a sqlite:/// store, else None."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def store_gone(uri: str) -> str | None:
+    """Why a sqlite:/// store's file is not there (it was when the study started), or None."""
+    path = sqlite_path(uri)
+    return f"the SQLite file {path} is gone" if path is not None and not path.is_file() else None
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _locked(path: Path, timeout: float) -> bool:
+    """Whether a write lock on the SQLite file cannot be had within `timeout` (the file is never created)."""
+    try:
+        con = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=timeout)
+    except sqlite3.Error:
+        return False  # gone: the inode check says so
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.rollback()
+    except sqlite3.OperationalError as err:
+        return "locked" in str(err)
+    finally:
+        con.close()
+    return False
+
+
+FAULTS: dict[str, str] = {}  # tracking URI -> the fault that stopped this process's study on it (for launch)
+
+
+class StoreWatch(tune.Callback):
+    """Probe the store after each trial result (at most every EVERY_S) and after every trial error; on a fault,
+    record it in FAULTS and stop the Tune run gracefully (SIGUSR1).
+
+    A restored Tuner brings back the pickled callback of the run it continues: `setup` (called by Tune at the
+    start of every run) takes the store as it is now, and the fault is read from FAULTS, not from the object.
+    """
+
+    def __init__(self, uri: str, timeout: float = PROBE_TIMEOUT_S):
+        self.uri, self.timeout = uri, timeout
+        self.setup()
+
+    def setup(self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None,
+              **info: Any) -> None:
+        self.path = sqlite_path(self.uri)
+        self.inode = _inode(self.path) if self.path else None
+        self.fault: str | None = None
+        self.last = time.monotonic()
+        FAULTS.pop(self.uri, None)
+
+    def check(self, after_error: bool = False) -> str | None:
+        """Why the store cannot take the study's writes now, or None."""
+        if self.path is None:
+            return server_fault(self.uri, self.timeout) if self.uri.startswith(("http://", "https://")) else None
+        now = _inode(self.path)
+        if now is None:
+            return store_gone(self.uri) or f"the SQLite file {self.path} cannot be read"
+        if now != self.inode:
+            return f"the SQLite file {self.path} was replaced by another file"
+        if after_error and _locked(self.path, self.timeout):
+            return f"the SQLite file {self.path} stayed locked for {self.timeout:g} s (another process holds it)"
+        return None
+
+    def _probe(self, after_error: bool) -> None:
+        if self.fault is not None or (not after_error and time.monotonic() - self.last < EVERY_S):
+            return
+        self.last = time.monotonic()
+        self.fault = self.check(after_error)
+        if self.fault is not None:
+            FAULTS[self.uri] = self.fault
+            os.kill(os.getpid(), signal.SIGUSR1)  # Tune: stop, save the experiment state, return from fit()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._probe(after_error=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._probe(after_error=True)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._probe(after_error=True)  # a trial retried after an error (FailureConfig.max_failures)
