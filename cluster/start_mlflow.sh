@@ -16,7 +16,11 @@ host="${GAN_STUDY_HEAD_IP:?not set: the head node private IP (written to ~/.gan-
 port="${GAN_STUDY_MLFLOW_PORT:-5000}"
 root="${GAN_STUDY_MLFLOW_ROOT:-$HOME/mlflow}"
 artifacts="${GAN_STUDY_MLFLOW_ARTIFACTS:-$root/artifacts}"
+# everything the server writes (runs, password hashes, artifacts, log) is private to its user; stores made by
+# an earlier start with a looser umask are narrowed too
+umask 077
 mkdir -p "$root"
+chmod -R go-rwx "$root"
 
 if [ -f "$root/server.pid" ] && kill -0 "$(cat "$root/server.pid")" 2>/dev/null; then
     kill "$(cat "$root/server.pid")" && sleep 3
@@ -44,6 +48,25 @@ MLFLOW_AUTH_ADMIN_PASSWORD="$MLFLOW_TRACKING_PASSWORD" \
         > "$root/server.log" 2>&1 < /dev/null &
 echo $! > "$root/server.pid"
 
+# the non-admin user the trials log as (GAN_STUDY_TRIAL_USERNAME / _PASSWORD, optional): the driver grants it
+# EDIT on each study's experiment (study/tracking.py, trial_credentials); the admin account stays on the head
+create_trial_user() {
+    [ -n "${GAN_STUDY_TRIAL_USERNAME:-}" ] || return 0
+    : "${GAN_STUDY_TRIAL_PASSWORD:?not set: the password of the trial user (12 characters or more)}"
+    python - "http://$host:$port" <<'EOF'
+import os, sys
+from mlflow.exceptions import RestException
+from mlflow.server import get_app_client
+try:
+    get_app_client("basic-auth", tracking_uri=sys.argv[1]).create_user(
+        os.environ["GAN_STUDY_TRIAL_USERNAME"], os.environ["GAN_STUDY_TRIAL_PASSWORD"])
+    print(f"trial user {os.environ['GAN_STUDY_TRIAL_USERNAME']!r} created (no permissions until a study grants them)")
+except RestException as err:
+    if err.error_code != "RESOURCE_ALREADY_EXISTS":  # kept from an earlier start
+        raise
+EOF
+}
+
 for _ in $(seq 60); do
     kill -0 "$(cat "$root/server.pid")" 2>/dev/null || break
     if python - "$host" "$port" <<'EOF' 2>/dev/null; then
@@ -51,6 +74,7 @@ import sys, urllib.request
 urllib.request.urlopen(f"http://{sys.argv[1]}:{sys.argv[2]}/health", timeout=2)
 EOF
         echo "MLflow tracking server with basic auth at http://$host:$port (log: $root/server.log)"
+        create_trial_user
         exit 0
     fi
     sleep 2

@@ -174,7 +174,9 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
     print(f"MLflow tracking URI: {uri}  (open it: {tracking.ui_command(uri)})", flush=True)
 
     ray.init(address=ray_address(args), include_dashboard=False, ignore_reinit_error=True,
-             runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("GAN_STUDY_")}})
+             runtime_env={"env_vars": {**tracking.http_env(), **tracking.trial_credentials(uri, exp_id),
+                                       **{k: v for k, v in os.environ.items() if k.startswith("GAN_STUDY_")
+                                          and k != tracking.TRIAL_USER_ENV[1]}}})
     check_resources(spec, args.address)
     if args.resume:
         tuner, parent, run_dir = _restore(spec, storage, client, uri, exp_id)

@@ -47,6 +47,38 @@ def server_fault(uri: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
     return None
 
 
+# MLflow's HTTP client waits 120 s per request and retries 7 times (about 4 min of backoff): a trial would hang
+# for many minutes on a dead server. The study's trials wait 30 s and retry 4 times (2+4+8+16 s); a variable
+# already set wins. The driver's watch (study/watchdog.py) stops the study within seconds of the server's silence.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4"}
+
+
+def http_env() -> dict[str, str]:
+    """HTTP_DEFAULTS set in this process where unset; the values, for the trials' runtime_env."""
+    return {k: os.environ.setdefault(k, v) for k, v in HTTP_DEFAULTS.items()}
+
+
+TRIAL_USER_ENV = ("GAN_STUDY_TRIAL_USERNAME", "GAN_STUDY_TRIAL_PASSWORD")  # the non-admin MLflow user of trials
+
+
+def trial_credentials(uri: str, exp_id: str) -> dict[str, str]:
+    """On a basic-auth server, with GAN_STUDY_TRIAL_USERNAME/PASSWORD set (the user cluster/start_mlflow.sh
+    creates): give that user EDIT on the study's experiment (the driver holds the admin credentials) and return
+    the MLflow credentials the trials log with. Else {} (the trials use the driver's credentials)."""
+    user, password = (os.environ.get(k) for k in TRIAL_USER_ENV)
+    if not (user and password and uri.startswith(("http://", "https://"))):
+        return {}
+    from mlflow.exceptions import RestException
+    from mlflow.server import get_app_client
+
+    try:
+        get_app_client("basic-auth", tracking_uri=uri).grant_user_permission(user, "experiment", exp_id, "EDIT")
+    except RestException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":  # granted by an earlier run of the study
+            raise
+    return {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}
+
+
 def git_commit() -> str:
     """The checkout's commit (with '-dirty' when it has uncommitted changes), or 'unknown'."""
     root = Path(__file__).resolve().parent.parent

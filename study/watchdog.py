@@ -61,7 +61,7 @@ FAULTS: dict[str, str] = {}  # tracking URI -> the fault that stopped this proce
 
 
 class StoreWatch(tune.Callback):
-    """Probe the store after each trial result (at most every EVERY_S) and after every trial error; on a fault,
+    """Probe the store at the end of Tune's steps (at most every EVERY_S) and after every trial error; on a fault,
     record it in FAULTS and stop the Tune run gracefully (SIGUSR1).
 
     A restored Tuner brings back the pickled callback of the run it continues: `setup` (called by Tune at the
@@ -102,8 +102,8 @@ class StoreWatch(tune.Callback):
             FAULTS[self.uri] = self.fault
             os.kill(os.getpid(), signal.SIGUSR1)  # Tune: stop, save the experiment state, return from fit()
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        self._probe(after_error=False)
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self._probe(after_error=False)  # every loop of Tune's controller: also while every trial waits on the store
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._probe(after_error=True)

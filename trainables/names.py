@@ -16,6 +16,7 @@ SEARCH_KEYS = "gan_study.search_keys"  # JSON list of the searched keys (parent 
 QUICK = "gan_study.quick"  # "True" when the study ran its quick block (parent run)
 TRIAL_ID = "ray.trial_id"
 NODE_ID = "ray.node_id"
+MLFLOW_USER = "gan_study.mlflow_user"  # the MLflow user the trial logs as ($MLFLOW_TRACKING_USERNAME), or ""
 DEVICE = "gan_study.device"  # the torch device the trial trained on: "cpu" or "cuda:0 (<GPU name>)"
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"  # a run's description in the MLflow UI (markdown): the summary on the parent run

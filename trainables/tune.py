@@ -158,8 +158,9 @@ class GANTrainable(tune.Trainable):
             self.logged_upto = max((m.step for m in history), default=0)
             self.logged_collapse = names.COLLAPSE_EPOCH in found[0].data.metrics
         # the node this trial (or its retry after a node failure) runs on: placement across a cluster
-        _retry(self.client.set_tag, self.mlflow_run_id, names.NODE_ID, ray.get_runtime_context().get_node_id())
-        _retry(self.client.set_tag, self.mlflow_run_id, names.DEVICE, self.device_name)
+        tags = {names.NODE_ID: ray.get_runtime_context().get_node_id(), names.DEVICE: self.device_name,
+                names.MLFLOW_USER: os.environ.get("MLFLOW_TRACKING_USERNAME", "")}
+        _retry(self.client.log_batch, self.mlflow_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         self.attached = True
 
     def _create_run(self) -> str:

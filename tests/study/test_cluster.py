@@ -317,6 +317,8 @@ def test_study_on_a_two_node_cluster_places_trials_on_both_nodes(make_cluster, t
     assert (tmp_path / "ray" / "tiny_cluster" / "latest.json").is_file()  # file:// taken as a local path
     samples = glob.glob(f"{tmp_path}/mlflow/artifacts/*/*/artifacts/samples/*.png")  # proxied by the server
     assert len({Path(p).parts[-4] for p in samples}) == 2
+    loose = [str(p) for p in (tmp_path / "mlflow").rglob("*") if p.stat().st_mode & 0o077]
+    assert not loose, loose[:5]  # the server's runs, password hashes, log and artifacts are private to its user
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ to "database is locked". Prints the trials per minute and the store's write rate
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.tests_support import REPO, child_runs, free_port, tiny_spec
+from tests.tests_support import REPO, child_runs, tiny_spec
 
 EPOCHS, SEEDS, RATES = 2, 8, [round(0.01 * i, 2) for i in range(25)]  # 25 configurations x 8 seeds = 200 trials
 
@@ -65,21 +64,9 @@ def test_200_trials_on_sqlite(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.verify  # about 14 minutes on 2 cores: make verify, not CI
-def test_200_trials_on_the_basic_auth_server(tmp_path, monkeypatch):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_"))}
-    env.update(MLFLOW_TRACKING_USERNAME="gan", MLFLOW_TRACKING_PASSWORD=secrets.token_urlsafe(12),
-               GAN_STUDY_HEAD_IP="127.0.0.1", GAN_STUDY_MLFLOW_PORT=str(port),
-               GAN_STUDY_MLFLOW_ROOT=str(tmp_path / "server"), PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
-    out = subprocess.run(["bash", str(REPO / "cluster" / "start_mlflow.sh")], env=env, capture_output=True,
-                         text=True, timeout=180)
-    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
-    try:
-        uri = f"http://127.0.0.1:{port}"
-        wall = _study(tmp_path, uri, env)
-        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):  # this process reads the runs back
-            monkeypatch.setenv(key, env[key])
-        _check(uri, tmp_path / "server" / "mlflow.db", wall, "basic-auth server")
-    finally:
-        pid = (tmp_path / "server" / "server.pid").read_text().strip()
-        subprocess.run(["kill", pid], check=False)
+def test_200_trials_on_the_basic_auth_server(tmp_path, monkeypatch, basic_auth_server):
+    uri, env = basic_auth_server
+    wall = _study(tmp_path, uri, env)
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):  # this process reads the runs back
+        monkeypatch.setenv(key, env[key])
+    _check(uri, tmp_path / "server" / "mlflow.db", wall, "basic-auth server")

@@ -70,11 +70,11 @@ def test_a_fault_is_recorded_and_stops_tune_by_its_graceful_signal(store, monkey
     try:
         uri = f"sqlite:///{store}"
         watch = StoreWatch(uri)
-        watch.on_trial_result(1, [], None, {})
+        watch.on_step_end(1, [])
         assert got == [] and uri not in FAULTS
         store.unlink()
         monkeypatch.setattr(watchdog, "EVERY_S", 3600.0)
-        watch.on_trial_result(2, [], None, {})  # throttled: no probe yet
+        watch.on_step_end(2, [])  # throttled: no probe yet
         assert got == []
         watch.on_trial_error(3, [], None)  # an error always probes
         assert got == ["SIGUSR1"] and FAULTS[uri] == f"the SQLite file {store} is gone"
