@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import tempfile
 import urllib.error
@@ -38,7 +39,9 @@ REACH_TIMEOUT_S = 10.0  # how long a tracking server may take to answer /health
 def server_fault(uri: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
     """None when the HTTP tracking server answers /health within `timeout` (any HTTP status counts), else why not."""
     try:
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+        ca = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")  # the CA MLflow's client trusts, for TLS
+        context = ssl.create_default_context(cafile=ca) if ca and uri.startswith("https://") else None
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout, context=context).close()
     except urllib.error.HTTPError:
         return None  # it answered (a basic-auth server's 401)
     except (urllib.error.URLError, OSError, ValueError) as err:

@@ -19,6 +19,7 @@ import glob
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -73,6 +74,16 @@ def test_config_ships_the_project_token_and_credentials_but_writes_no_secret(nam
         assert local.startswith("~/") or (REPO / local).exists(), local
     assert mounts["~/.ray/auth_token"] == "~/.ray/auth_token"  # Ray's token reaches every node as a file
     assert mounts["~/.gan-study/secrets.env"] == "~/.gan-study/secrets.env"
+    secrets_env = "MLFLOW_TRACKING_USERNAME=gan\nMLFLOW_TRACKING_PASSWORD=admin\nGAN_STUDY_TRIAL_USERNAME=trials\n"
+    kept = subprocess.run(["sed", *shlex.split(raw["worker_setup_commands"][0])[2:-1]], input=secrets_env,
+                          capture_output=True, text=True, check=True).stdout
+    assert kept == "GAN_STUDY_TRIAL_USERNAME=trials\n"  # a worker keeps no admin credentials
+    if raw["provider"]["type"] == "aws":
+        worker = raw["available_node_types"]["gpu_worker"]["node_config"]
+        assert worker["IamInstanceProfile"] == {"Name": "gan-study-worker"}
+        policy = json.loads((REPO / "cluster" / "aws-worker-policy.json").read_text())
+        actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+        assert actions and all(a.startswith("s3:") for a in actions)  # the bucket, nothing else
     setup = "\n".join(raw["setup_commands"])
     assert '-e "$HOME/gan-study[cluster]"' in setup and "GAN_STUDY_STORAGE_PATH" in setup
     head = "\n".join(raw["head_start_ray_commands"])
