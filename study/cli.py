@@ -58,12 +58,30 @@ def ui(argv: Sequence[str]) -> int:
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--print", action="store_true", dest="dry", help="print the command instead of running it")
     args = p.parse_args(argv)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", _store(args.tracking_uri),
-           "--port", str(args.port)]
+    uri = _store(args.tracking_uri)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--port", str(args.port)]
     if args.dry:
         print(" ".join(cmd))
-        return 0
-    return subprocess.run(cmd, check=False).returncode
+    tables = _runs_tables(uri, args.port)
+    print("each study's runs table, once the UI is up:\n" + "\n".join(tables) if tables
+          else f"no study in {uri} yet: run one first (python -m study.run SPEC)", flush=True)
+    return 0 if args.dry else subprocess.run(cmd, check=False).returncode
+
+
+def _runs_tables(uri: str, port: int) -> list[str]:
+    """`  NAME: URL` of each experiment's runs table in the store (none for a SQLite file not there yet)."""
+    from study import tracking
+
+    path = uri.removeprefix("sqlite:///")
+    if uri.startswith("sqlite:///") and not Path(path).is_file():
+        return []
+    if uri.startswith(("http://", "https://")):
+        return [f"  {uri.rstrip('/')}/#/experiments?workflowType=machine_learning (the server is its own UI)"]
+    from mlflow.tracking import MlflowClient
+
+    tracking.quiet()
+    found = MlflowClient(uri).search_experiments(order_by=["last_update_time DESC"])
+    return [f"  {e.name}: {tracking.ui_url(uri, e.experiment_id, port)}" for e in found if e.name != "Default"]
 
 
 def run(argv: Sequence[str]) -> int:

@@ -194,10 +194,10 @@ def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}"
 
 
-def ui_url(uri: str, exp_id: str) -> str:
-    """The experiment's runs table: a tracking server is its own UI, a local store's is `mlflow ui` on port 5000;
+def ui_url(uri: str, exp_id: str, port: int = 5000) -> str:
+    """The experiment's runs table: a tracking server is its own UI, a local store's is `mlflow ui` on `port`;
     `workflowType=machine_learning`, else MLflow 3.17 opens an empty GenAI overview."""
-    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{port}"
     return f"{base}/#/experiments/{exp_id}?workflowType=machine_learning"
 
 
