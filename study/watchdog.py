@@ -83,7 +83,10 @@ class StoreWatch(tune.Callback):
     def check(self, after_error: bool = False) -> str | None:
         """Why the store cannot take the study's writes now, or None."""
         if self.path is None:
-            return server_fault(self.uri, self.timeout) if self.uri.startswith(("http://", "https://")) else None
+            if not self.uri.startswith(("http://", "https://")):
+                return None  # a database server: its client's errors fail the trials, which resume
+            why = server_fault(self.uri, self.timeout)
+            return f"the tracking server {self.uri} does not answer ({why})" if why else None
         now = _inode(self.path)
         if now is None:
             return store_gone(self.uri) or f"the SQLite file {self.path} cannot be read"

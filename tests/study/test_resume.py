@@ -83,18 +83,19 @@ def test_interrupted_study_resumes_without_losing_or_duplicating(ray_local, tmp_
 
 
 
-def _study_with_a_store_fault(tmp_path, name: str, fault, mend) -> tuple[str, list[str]]:
-    """Start a study, apply `fault(store)` once a trial finished, expect exit code 4; `mend(store)`, then the
-    study's output and its args (for the resume)."""
+def _study_with_a_store_fault(tmp_path, name: str, fault, mend, uri: str | None = None,
+                              env: dict | None = None) -> tuple[str, list[str]]:
+    """Start a study (store: `uri`, else tmp_path/mlflow.db), apply `fault(store)` once a trial finished, expect
+    exit code 4; `mend(store, what fault returned)`; -> the study's output and its args (for the resume)."""
     spec = _spec(name)
     spec["fixed"]["train"]["epochs"] = 8
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     store = tmp_path / "mlflow.db"
-    uri = f"sqlite:///{store}"
+    uri = uri or f"sqlite:///{store}"
     args = [str(path), "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
     proc = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.STDOUT, text=True, env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
     _wait_for_finished_trials(uri, name, 1, proc)
     held = fault(store)
     try:
@@ -149,3 +150,30 @@ def test_a_store_locked_mid_study_stops_it_and_resume_completes_it(ray_local, tm
     assert "stayed locked for 10 s (another process holds it)" in out
     assert main([*args, "--resume"]) == 0
     _all_finished_once(f"sqlite:///{tmp_path / 'mlflow.db'}", "tiny_store_locked")
+
+
+@pytest.mark.slow
+@pytest.mark.verify  # about 4 minutes: make verify
+def test_a_tracking_server_that_dies_mid_study_stops_it_and_resume_completes_it(tmp_path, monkeypatch,
+                                                                                basic_auth_server):
+    """The basic-auth server is killed after the first trials: exit code 4 naming the server within seconds;
+    restarted on the same store, --resume (a new driver) ends every trial exactly once."""
+    uri, env = basic_auth_server
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):  # this process reads the runs
+        monkeypatch.setenv(key, env[key])
+    pid_file = tmp_path / "server" / "server.pid"
+
+    def kill(_):
+        subprocess.run(["kill", pid_file.read_text().strip()], check=True)
+
+    def restart(_, __):
+        out = subprocess.run(["bash", str(REPO / "cluster" / "start_mlflow.sh")], env=env, capture_output=True,
+                             text=True, timeout=180)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+
+    out, args = _study_with_a_store_fault(tmp_path, "tiny_server_gone", kill, restart, uri=uri, env=env)
+    assert f"error: the MLflow store failed during the study: the tracking server {uri} does not answer (" in out
+    resumed = subprocess.run([sys.executable, "-m", "study.run", *args, "--resume"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-4000:]
+    _all_finished_once(uri, "tiny_server_gone")
