@@ -151,9 +151,30 @@ def _cluster_answers(address: str) -> None:
     if not port.isdigit() or "/" in host:  # not HOST:PORT (an http:// job address in $RAY_ADDRESS): Ray decides
         return
     why = _connect(host.strip("[]"), int(port))
+    if not why and not address.startswith("ray://"):  # a GCS port (ray:// is Ray Client's own protocol)
+        why = _gcs_silent(address)
     if why:
         raise SpecError(f"--address {shown}: no Ray cluster answers there ({why}); without --address the study "
                         "runs on a Ray of its own on this machine")
+
+
+def _gcs_silent(address: str) -> str | None:
+    """None when a Ray GCS answers at address, else why not: ray.init would retry about 20 times for over 5
+    minutes against a port where something else listens. Ray's own client, its C++ warnings kept off the
+    terminal; about 13 s when nothing answers (its connect waits, then REACH_TIMEOUT_S / 3)."""
+    from ray._raylet import InnerGcsClient  # type: ignore[attr-defined]  # Ray's own GCS client (Cython)
+
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            InnerGcsClient.standalone(address, None, int(REACH_TIMEOUT_S * 1000 / 3))
+    except Exception as err:  # RpcError (timed out), or a refused handshake
+        return f"the port is open, but no Ray GCS answers: {str(err).splitlines()[0][:120]}"
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return None
 
 
 def _local_resources(spec: Spec) -> None:

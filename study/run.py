@@ -66,6 +66,14 @@ def dry_run(spec: Spec, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # outside Tune's own handling (it saves the trials): importing, connecting, data
+        print("\ninterrupted (Ctrl-C); a study whose trials had started continues with --resume", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     args.spec = find_spec(args.spec)
     try:

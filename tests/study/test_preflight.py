@@ -61,6 +61,15 @@ def test_a_hung_server_is_refused_after_the_timeout(tmp_path, capsys, silent_por
     assert time.monotonic() - start < 5
 
 
+def test_an_open_port_that_is_not_ray_is_refused_in_seconds_not_minutes(tmp_path, capsys, silent_port):
+    """ray.init would retry for over 5 minutes (and take Ctrl-C only between tries): Ray's GCS client probes it."""
+    start = time.monotonic()
+    err = _error(tmp_path, capsys, GOOD, ("--address", f"127.0.0.1:{silent_port}"))
+    assert f"--address 127.0.0.1:{silent_port}: no Ray cluster answers there (the port is open, but no Ray GCS " \
+           "answers: " in err
+    assert len(err.strip().splitlines()) == 1 and time.monotonic() - start < 30
+
+
 def test_a_server_that_answers_401_is_reachable(tmp_path, capsys, auth_server, monkeypatch):
     monkeypatch.setenv("GAN_STUDY_HOME", str(tmp_path / "home"))
     assert main([str(_write(tmp_path, GOOD)), "--tracking-uri", auth_server, "--dry-run", "--no-cost"]) == 0

@@ -177,3 +177,23 @@ def test_a_tracking_server_that_dies_mid_study_stops_it_and_resume_completes_it(
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-4000:]
     _all_finished_once(uri, "tiny_server_gone")
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_ray_starts_ends_the_driver_with_one_line(tmp_path):
+    """Outside Tune's own handler (Ray starting, data, imports) Ctrl-C ends the driver: exit 130, no traceback."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(_spec("tiny_ctrl_c")))
+    proc = subprocess.Popen([sys.executable, "-m", "study.run", str(path), "--tracking-uri",
+                             f"sqlite:///{tmp_path / 'mlflow.db'}", "--storage-path", str(tmp_path / "ray")],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    while not (line := proc.stdout.readline()).startswith("MLflow tracking URI"):  # next: ray.init
+        assert line, "the study ended before starting Ray"
+    proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - start < 30, err[-2000:]
+    assert "Traceback" not in err and err.strip().endswith(
+        "interrupted (Ctrl-C); a study whose trials had started continues with --resume")
