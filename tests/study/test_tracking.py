@@ -1,6 +1,7 @@
 """study.tracking: what the study prints about its store, and who writes to a basic-auth server."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 from mlflow.tracking import MlflowClient
 
-from tests.tests_support import REPO, child_runs, tiny_spec
+from tests.tests_support import REPO, child_runs, free_port, run_study, tiny_spec
 
 
 def test_the_ui_url_opens_the_runs_table_of_the_store_the_study_wrote():
@@ -56,3 +57,49 @@ def test_trials_log_as_the_non_admin_trial_user(tmp_path, monkeypatch, basic_aut
         get_app_client("basic-auth", tracking_uri=uri).create_user("intruder", "x" * 16)  # not admin
     loose = [str(p) for p in (tmp_path / "server").rglob("*") if p.stat().st_mode & 0o077]
     assert not loose, loose[:5]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no headless Chromium (Debian: apt-get install chromium)")
+def test_the_printed_url_opens_the_runs_table_in_a_real_browser(ray_local, tmp_path, capsys):
+    """The URL the study prints, rendered by headless Chromium against `mlflow server` on the study's store,
+    is the runs table holding the study's parent run (MLflow 3.17 opens a GenAI overview without
+    workflowType=machine_learning)."""
+    spec = tiny_spec("ui_check", search={"remedies.label_flip.rate": {"grid": [0.0, 0.1]}}, seeds=1)
+    spec.pop("trials")
+    code, uri = run_study(tmp_path, spec)
+    out = capsys.readouterr().out
+    assert code == 0
+    printed = out.rsplit("then ", 1)[1].strip()  # "Open the UI: mlflow ui ..., then http://127.0.0.1:5000/#/..."
+    assert printed.startswith("http://127.0.0.1:5000/#/experiments/") and "workflowType=machine_learning" in printed
+    parents, _ = child_runs(uri, "ui_check")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host",
+                               "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/health")
+        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                              f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1600,1000",
+                              "--virtual-time-budget=20000", "--dump-dom", printed.replace(":5000", f":{port}")],
+                             capture_output=True, text=True, timeout=180).stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    exp = printed.split("/experiments/", 1)[1].split("?", 1)[0]
+    assert f"Runs - Experiment {exp} - MLflow" in dom and "Run Name" in dom, dom[-3000:]
+    assert parents["tags.mlflow.runName"].iloc[0] in dom  # the study's parent run is listed
+
+
+def _wait_for(url: str, limit: float = 120.0) -> None:
+    import time
+    import urllib.request
+
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"{url} did not answer within {limit:g} s")
