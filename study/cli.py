@@ -72,8 +72,8 @@ def _runs_tables(uri: str, port: int) -> list[str]:
     """`  NAME: URL` of each experiment's runs table in the store (none for a SQLite file not there yet)."""
     from study import tracking
 
-    path = uri.removeprefix("sqlite:///")
-    if uri.startswith("sqlite:///") and not Path(path).is_file():
+    path = tracking.sqlite_path(uri)
+    if path is not None and not path.is_file():
         return []
     if uri.startswith(("http://", "https://")):
         return [f"  {uri.rstrip('/')}/#/experiments?workflowType=machine_learning (the server is its own UI)"]

@@ -33,10 +33,12 @@ def resolve_uri(uri: str | None) -> str:
     return uri
 
 
-REACH_TIMEOUT_S = 10.0  # how long a tracking server may take to answer /health
+def sqlite_path(uri: str) -> Path | None:
+    """The file of a sqlite:/// store, else None."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
-def server_fault(uri: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
+def server_fault(uri: str, timeout: float) -> str | None:
     """None when the HTTP tracking server answers /health within `timeout` (any HTTP status counts), else why not."""
     try:
         ca = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")  # the CA MLflow's client trusts, for TLS

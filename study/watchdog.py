@@ -16,15 +16,10 @@ from typing import Any
 
 from ray import tune
 
-from study.tracking import server_fault
+from study.tracking import server_fault, sqlite_path
 
 PROBE_TIMEOUT_S = 10.0  # how long the store may take to answer a probe (/health, a SQLite write lock)
 EVERY_S = 5.0  # the least time between two probes that no trial error asked for
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The file of a sqlite:/// store, else None."""
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
 def store_gone(uri: str) -> str | None:

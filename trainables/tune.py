@@ -164,12 +164,11 @@ class GANTrainable(tune.Trainable):
         self.attached = True
 
     def _create_run(self) -> str:
-        flat = flatten(self.trial_cfg.dump())
         tags = {names.PARENT: self.setup_kwargs["parent_run_id"], names.TRIAL_ID: self.trial_id,
                 names.ROLE: names.ROLE_TRIAL, names.OUTCOME: names.RUNNING,
                 names.CONFIG_KEY: json.dumps(sorted(self.search_values.items()))}
         run = _retry(self.client.create_run, self.setup_kwargs["experiment_id"], tags=tags,
-                     run_name=run_name(self.search_values, int(flat["seed"])))
+                     run_name=run_name(self.search_values, int(self.trial_cfg.seed)))
         self._log_params(run.info.run_id, set())
         return run.info.run_id
 
