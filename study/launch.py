@@ -23,14 +23,14 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-from study import tracking
+from study import seal, tracking
 from study.console import StudyConsole, TrialNamer
 from study.preflight import ray_address, spec_record, state_file, storage_root
 from study.schema import Spec
 from study.searcher import searcher
 from study.space import TrialBuilder
 from study.spec import SpecError
-from study.watchdog import FAULTS, StoreWatch, store_gone
+from study.watchdog import FAULTS, StateSeal, StoreWatch, store_gone
 from trainables import names
 from trainables.config import deep_merge, resolve
 from trainables.tune import GANTrainable
@@ -122,12 +122,13 @@ def _trainable(spec: Spec, uri: str, exp_id: str, parent: str):
     return tune.with_resources(wrapped, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
-def _run_config(spec: Spec, storage: str, name: str, watch: StoreWatch) -> tune.RunConfig:
+def _run_config(spec: Spec, storage: str, name: str, uri: str) -> tune.RunConfig:
     """verbose=0 silences Tune's own reporter (it still reports errored trials): the study's console
     (study/console.py) shows the progress instead."""
     ckpt = tune.CheckpointConfig(checkpoint_frequency=spec.checkpoint.every, num_to_keep=spec.checkpoint.keep,
                                  checkpoint_at_end=True)
-    callbacks = [StudyConsole(epochs=spec.base.train.epochs), CSVLoggerCallback(), JsonLoggerCallback(), watch]
+    callbacks = [StudyConsole(epochs=spec.base.train.epochs), CSVLoggerCallback(), JsonLoggerCallback(),
+                 StateSeal(f"{storage}/{name}"), StoreWatch(uri)]  # the seal first: a probe may wait 10 s
     return tune.RunConfig(name=name, storage_path=str(storage), checkpoint_config=ckpt, callbacks=callbacks,
                           failure_config=tune.FailureConfig(max_failures=spec.max_failures), verbose=0)
 
@@ -192,7 +193,8 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
                                    trial_name_creator=TrialNamer(TrialBuilder(spec)),
                                    trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True)
         tuner = tune.Tuner(_trainable(spec, uri, exp_id, parent), tune_config=tune_cfg,
-                           run_config=_run_config(spec, storage, run_name, StoreWatch(uri)))
+                           run_config=_run_config(spec, storage, run_name, uri))
+        seal.vouch_stored(run_dir, "tuner.pkl")  # written by the Tuner just now, straight to storage
     print(f"Ray results: {run_dir}  (parent MLflow run {parent})", flush=True)
     FAULTS.pop(uri, None)
     results = tuner.fit()
@@ -219,6 +221,7 @@ def _restore(spec: Spec, storage: str, client: MlflowClient, uri: str, exp_id: s
     run_dir = f"{storage}/{state['run_name']}"
     if not tune.Tuner.can_restore(run_dir):
         raise SpecError(f"--resume: {run_dir} holds no restorable Tune experiment")
+    seal.check(run_dir)  # before Tune unpickles anything of it
     client.update_run(state["parent_run_id"], status="RUNNING")
     tuner = tune.Tuner.restore(run_dir, trainable=_trainable(spec, uri, exp_id, state["parent_run_id"]),
                                resume_unfinished=True, resume_errored=True)

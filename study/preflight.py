@@ -10,7 +10,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from study import tracking
+from study import seal, tracking
 from study.schema import Spec
 from study.spec import SpecError
 
@@ -103,8 +103,12 @@ def check(spec: Spec, args: argparse.Namespace, key: str) -> None:
         _writable(Path(storage), "--storage-path")
         if args.resume and not Path(state_file(storage)).is_file():
             raise SpecError(f"--resume: no earlier run of study {key!r} under {storage}")
-        if args.resume and not getattr(args, "allow_changed_spec", False):
-            check_unchanged(json.loads(Path(state_file(storage)).read_text()).get("spec"), spec)
+        if args.resume:
+            state = json.loads(Path(state_file(storage)).read_text())
+            if not getattr(args, "allow_changed_spec", False):
+                check_unchanged(state.get("spec"), spec)
+            if Path(storage, state["run_name"], "tuner.pkl").is_file():  # else launch says there is nothing to resume
+                seal.check(f"{storage}/{state['run_name']}")
     root = spec.base.data.root
     if root and Path(root).expanduser().exists() and not Path(root).expanduser().is_dir():
         raise SpecError(f"fixed.data.root: {root} is a file, not a directory")

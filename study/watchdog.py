@@ -16,6 +16,7 @@ from typing import Any
 
 from ray import tune
 
+from study import seal
 from study.tracking import server_fault, sqlite_path
 
 PROBE_TIMEOUT_S = 10.0  # how long the store may take to answer a probe (/health, a SQLite write lock)
@@ -108,3 +109,47 @@ class StoreWatch(tune.Callback):
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._probe(after_error=True)  # a trial retried after an error (FailureConfig.max_failures)
+
+
+class StateSeal(tune.Callback):
+    """Record the driver staging directory's guarded files at the end of every Tune step and of the experiment,
+    and a failed trial's error.pkl (the record: `vouch`). Only files whose size or mtime changed are read."""
+
+    def __init__(self, run_dir: str):
+        self.run_dir = run_dir
+        self.seen: dict[str, tuple[int, int]] = {}
+        self.staging: str | None = None
+
+    def sweep(self) -> None:
+        if self.staging is None or not os.path.isdir(self.staging):
+            return
+        digests = {}
+        for top, _, names in os.walk(self.staging):
+            for name in names:
+                path = os.path.join(top, name)
+                rel = os.path.relpath(path, self.staging).replace(os.sep, "/")
+                try:
+                    st = os.stat(path)
+                    if seal.guarded(rel) and self.seen.get(rel) != (st.st_size, st.st_mtime_ns):
+                        digests[rel] = seal.digest(Path(path).read_bytes())
+                        self.seen[rel] = (st.st_size, st.st_mtime_ns)
+                except FileNotFoundError:  # replaced or removed by Tune while we walked
+                    continue
+        if digests:
+            seal.vouch(self.run_dir, digests)
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if trials and self.staging is None:
+            self.staging = trials[0].storage.experiment_driver_staging_path
+        self.sweep()
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        seal.vouch_stored(self.run_dir, f"{trial.storage.trial_dir_name}/error.pkl")  # Trial.handle_error just wrote it
+
+    on_trial_recover = on_trial_error  # a retried trial's error.pkl, written the same way
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.sweep()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"run_dir": self.run_dir, "seen": {}, "staging": None}  # a restored run has a new staging dir

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 import pytest
 
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+# the records of what each test study wrote (study/seal.py) stay out of the user's ~/.local/state
+os.environ.setdefault("GAN_STUDY_TRUST_DIR", tempfile.mkdtemp(prefix="gan-study-trusted-"))
 
 
 @pytest.fixture(scope="session")

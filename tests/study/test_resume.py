@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -54,7 +55,9 @@ def _wait_for_finished_trials(uri: str, experiment: str, n: int, proc: subproces
 
 
 @pytest.mark.slow
-def test_interrupted_study_resumes_without_losing_or_duplicating(ray_local, tmp_path):
+def test_interrupted_study_resumes_without_losing_or_duplicating(ray_local, tmp_path, capsys):
+    """Ctrl-C mid-study, then --resume: every trial once, the same metrics as an uninterrupted run; and before
+    that, a searcher pickle replaced in storage is refused (exit 2, the file named, its code never run)."""
     spec = _spec("tiny_resume")
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -70,6 +73,7 @@ def test_interrupted_study_resumes_without_losing_or_duplicating(ray_local, tmp_
     interrupted = _final(uri, "tiny_resume")
     assert 2 <= len(interrupted) < 6 or any(v[1] in ("running", "stopped") for v in interrupted.values())
 
+    _a_tampered_state_file_is_refused(tmp_path / "ray" / "tiny_resume", args, capsys)
     assert main([*args, "--resume"]) == 0
     resumed = _final(uri, "tiny_resume")
 
@@ -81,6 +85,49 @@ def test_interrupted_study_resumes_without_losing_or_duplicating(ray_local, tmp_
         assert status == "FINISHED" and outcome in ("collapsed", "censored", "never_diverse")
         assert (outcome, steps, diversity) == straight[key][1:], key  # same metrics as the uninterrupted run
 
+
+@pytest.mark.slow
+def test_a_killed_driver_resumes_every_trial_once(ray_local, tmp_path):
+    """SIGKILL of the driver (no Tune shutdown, MLflow runs left RUNNING): --resume accepts the state it had
+    recorded (study/seal.py) and ends every trial exactly once, each epoch logged once."""
+    spec = _spec("tiny_killed")
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [str(path), "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
+    proc = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _wait_for_finished_trials(uri, "tiny_killed", 2, proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert main([*args, "--resume"]) == 0
+    final = _final(uri, "tiny_killed")
+    assert len(final) == 6
+    for key, (status, outcome, steps, _) in final.items():
+        assert status == "FINISHED" and outcome in ("collapsed", "censored", "never_diverse"), key
+        assert steps == list(range(1, 6)), (key, steps)
+
+
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _a_tampered_state_file_is_refused(storage: Path, args: list[str], capsys) -> None:
+    """Replace the run's searcher state (a pickle Tune loads on restore) with one that runs a command: --resume
+    stops before Ray with exit code 2 naming it and nothing runs; the study's own bytes put back, it resumes."""
+    [state] = storage.glob("*/searcher-state-*.pkl")
+    marker, original = storage / "pwned", state.read_bytes()
+    state.write_bytes(pickle.dumps(_Payload(marker)))
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --resume: ") and f"{state.name} is not a file this study wrote" in err, err
+    assert "\n" not in err and not marker.exists()
+    state.write_bytes(original)
 
 
 def _study_with_a_store_fault(tmp_path, name: str, fault, mend, uri: str | None = None,
