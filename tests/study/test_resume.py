@@ -89,7 +89,8 @@ def test_interrupted_study_resumes_without_losing_or_duplicating(ray_local, tmp_
 @pytest.mark.slow
 def test_a_killed_driver_resumes_every_trial_once(ray_local, tmp_path):
     """SIGKILL of the driver (no Tune shutdown, MLflow runs left RUNNING): --resume accepts the state it had
-    recorded (study/seal.py) and ends every trial exactly once, each epoch logged once."""
+    recorded (study/seal.py) and ends every trial exactly once, each epoch logged once, with the metrics of an
+    uninterrupted run."""
     spec = _spec("tiny_killed")
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -102,10 +103,14 @@ def test_a_killed_driver_resumes_every_trial_once(ray_local, tmp_path):
     proc.communicate(timeout=60)
     assert main([*args, "--resume"]) == 0
     final = _final(uri, "tiny_killed")
-    assert len(final) == 6
-    for key, (status, outcome, steps, _) in final.items():
+    straight_uri = f"sqlite:///{tmp_path / 'straight.db'}"
+    assert main([str(path), "--tracking-uri", straight_uri, "--storage-path", str(tmp_path / "ray2")]) == 0
+    straight = _final(straight_uri, "tiny_killed")
+    assert set(final) == set(straight) and len(final) == 6
+    for key, (status, outcome, steps, diversity) in final.items():
         assert status == "FINISHED" and outcome in ("collapsed", "censored", "never_diverse"), key
         assert steps == list(range(1, 6)), (key, steps)
+        assert (outcome, steps, diversity) == straight[key][1:], key  # the store an uninterrupted run gives
 
 
 class _Payload:
