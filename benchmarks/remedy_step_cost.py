@@ -38,7 +38,9 @@ def _data(net: str, gen: torch.Generator) -> torch.Tensor:
 
 def _context(net: str, remedies: dict) -> tuple[Any, Callable[[], torch.Tensor]]:
     setup = SETUPS[net]
-    cfg = resolve({"model": setup["model"], "remedies": remedies, "train": {"batch_size": setup["batch"]}})
+    loss = [REMEDIES[name].loss for name in remedies if REMEDIES[name].loss]  # mmd_critic: its own objective
+    cfg = resolve({"model": setup["model"], "remedies": remedies, "train": {"batch_size": setup["batch"]},
+                   **({"loss": loss[0]} if loss else {})})
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     ctx = build_context(cfg, (2,) if net == "mlp" else (1, 28, 28), gen, torch.device("cpu"))

@@ -96,6 +96,7 @@ def check(spec: Spec, args: argparse.Namespace, key: str) -> None:
     uri = uri or f"sqlite:///{tracking.default_home() / 'mlflow.db'}"
     if uri.startswith(("http://", "https://")):
         _store_answers(uri)
+        _logins(uri, cluster=ray_address(args) != "local" and not args.dry_run)
     if uri.startswith("sqlite:///"):
         _writable(Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent, "--tracking-uri")
     storage = storage_root(args, spec, key)
@@ -135,6 +136,27 @@ def _store_answers(uri: str) -> None:
     if why:
         raise SpecError(f"tracking URI {uri}: the MLflow server cannot be reached ({why}); start it "
                         "(cluster/start_mlflow.sh) or pass another --tracking-uri")
+
+
+def _logins(uri: str, cluster: bool) -> None:
+    """A basic-auth server must take the driver's login; on a cluster the trials log as the trial user (least
+    privilege: the admin login stays with the driver), whose login the server must take as well."""
+    if not tracking.asks_login(uri, REACH_TIMEOUT_S):
+        return
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if not (user and password):
+        raise SpecError(f"tracking URI {uri}: the server asks for a login; set MLFLOW_TRACKING_USERNAME and "
+                        "MLFLOW_TRACKING_PASSWORD (cluster/README.md)")
+    if tracking.asks_login(uri, REACH_TIMEOUT_S, user, password):
+        raise SpecError(f"tracking URI {uri}: the server refuses the login of MLFLOW_TRACKING_USERNAME={user!r}")
+    trial_user, trial_password = (os.environ.get(k) for k in tracking.TRIAL_USER_ENV)
+    if cluster and not (trial_user and trial_password):
+        raise SpecError(f"tracking URI {uri}: on a cluster the trials log as a non-admin trial user, not with "
+                        f"the admin login; set {' and '.join(tracking.TRIAL_USER_ENV)} to the user "
+                        "cluster/start_mlflow.sh creates (cluster/README.md)")
+    if trial_user and tracking.asks_login(uri, REACH_TIMEOUT_S, trial_user, trial_password):
+        raise SpecError(f"tracking URI {uri}: the server refuses the login of "
+                        f"{tracking.TRIAL_USER_ENV[0]}={trial_user!r}")
 
 
 def _cluster_answers(address: str) -> None:

@@ -52,6 +52,27 @@ def server_fault(uri: str, timeout: float) -> str | None:
     return None
 
 
+def asks_login(uri: str, timeout: float, user: str | None = None, password: str | None = None) -> bool:
+    """Whether the HTTP tracking server answers a run search with 401 to these basic-auth credentials (none: no
+    header); /health is open on MLflow's basic-auth server. A server that does not answer counts as not asking
+    (server_fault reports it)."""
+    import base64
+
+    request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1")
+    if user is not None:
+        token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        ca = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
+        context = ssl.create_default_context(cafile=ca) if ca and uri.startswith("https://") else None
+        urllib.request.urlopen(request, timeout=timeout, context=context).close()
+    except urllib.error.HTTPError as err:
+        return err.code == 401
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    return False
+
+
 # MLflow's HTTP client waits 120 s per request and retries 7 times (about 4 min of backoff): a trial would hang
 # for many minutes on a dead server. The study's trials wait 30 s and retry 4 times (2+4+8+16 s); a variable
 # already set wins. The driver's watch (study/watchdog.py) stops the study within seconds of the server's silence.

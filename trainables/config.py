@@ -21,7 +21,7 @@ from trainables.losses import LOSSES
 from trainables.metrics.collapse import check_sample_size
 from trainables.metrics.registry import METRICS, MODE_KEYS, metric_keys
 from trainables.models import MODELS
-from trainables.remedies import REMEDIES, check_combination, make_params
+from trainables.remedies import REMEDIES, check_combination, check_loss, make_params
 
 
 def _known(kind: str, name: str, registry: Mapping[str, Any]) -> str:
@@ -208,6 +208,7 @@ class TrialConfig(Frozen):
     @model_validator(mode="after")
     def _combination(self) -> TrialConfig:
         check_combination(list(self.remedies), LOSSES[self.loss].uses_targets)
+        check_loss(list(self.remedies), self.loss)
         if self.collapse.metric in MODE_KEYS:
             check_sample_size(self.eval.n_samples, DATASETS[self.data.name].modes_of(self.data), self.quality_floor)
         return self

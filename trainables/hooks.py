@@ -135,6 +135,7 @@ class Remedy:
     needs_targets: bool = False  # only meaningful with a loss that uses targets (BCE, least squares)
     conflicts: tuple[str, ...] = ()  # remedies it cannot be combined with
     sets: tuple[str, ...] = ()  # train.* keys its `train` hook sets: a spec may not set them too
+    loss: str | None = None  # the loss it needs ('none' for a remedy whose hooks carry the whole objective)
 
 
 def d_view(ctx: StepContext, x: Tensor) -> Tensor:

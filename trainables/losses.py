@@ -62,12 +62,23 @@ def _ls_g(fake: Tensor) -> Tensor:
     return 0.5 * ((fake - 1.0) ** 2).mean()
 
 
+def _zero_d(real: Tensor, fake: Tensor, rt: Tensor, ft: Tensor) -> Tensor:
+    """No adversarial term for D (the remedy that needs loss 'none' adds D's objective); keeps the graph."""
+    return 0.0 * (real.mean() + fake.mean())
+
+
+def _zero_g(fake: Tensor) -> Tensor:
+    """No adversarial term for G (the remedy's g_loss replaces it)."""
+    return 0.0 * fake.mean()
+
+
 LOSSES: dict[str, Loss] = {
     "minimax": Loss(_bce_d, _minimax_g, True, "Goodfellow et al. 2014, saturating"),
     "nonsaturating": Loss(_bce_d, _nonsaturating_g, True, "Goodfellow et al. 2014, -log D trick"),
     "wasserstein": Loss(_wasserstein_d, _critic_g, False, "Arjovsky et al. 2017"),
     "hinge": Loss(_hinge_d, _critic_g, False, "Lim and Ye 2017"),
     "least_squares": Loss(_ls_d, _ls_g, True, "Mao et al. 2017"),
+    "none": Loss(_zero_d, _zero_g, False, "no adversarial term: a remedy carries the objective (mmd_critic)"),
 }
 
 

@@ -37,6 +37,13 @@ VARIANTS: dict[str, Variant] = {
     "lsgan": Variant("LSGAN: least-squares loss (Mao et al. 2017)", {"loss": "least_squares"}),
     "hinge_sngan": Variant("SNGAN: hinge loss, spectrally normalised D (Miyato et al. 2018)",
                            {"loss": "hinge", "remedies": {"spectral_norm": {"n_power_iterations": 1}}}),
+    "gmmn": Variant("GMMN: G minimises the RBF-mixture MMD to the data, bandwidths remedies.mmd.sigmas (Li et al. "
+                    "2015; Dziugaite et al. 2015)", {"remedies": {"mmd": {}}}),
+    "mmd_gan": Variant("MMD-GAN: kernel MMD on D's features, weights clipped to 0.01, 5 D steps, RMSprop 5e-5, "
+                       "batch 64 (Li et al. 2017; OctoberChang/MMD-GAN); without its autoencoder terms",
+                       {"loss": "none", "remedies": {"mmd_critic": {}, "weight_clipping": {"c": 0.01},
+                                                     "n_critic": {"n": 5}},
+                        "train": {"optimizer": "rmsprop", "lr": 5e-5, "batch_size": 64}}),
     **{f"pacgan{m}": _pacgan(m) for m in (2, 3, 4)},
     **{f"unrolled{k}": _unrolled(k) for k in (5, 10)},
 }

@@ -309,8 +309,10 @@ def _check_runs(uri: str, experiment: str, n: int, epochs: int):
 @pytest.mark.slow
 def test_study_on_a_two_node_cluster_places_trials_on_both_nodes(make_cluster, tmp_path):
     """`python -m study.run SPEC --address HOST:PORT` on a token-authenticated cluster, tracking to the MLflow
-    basic-auth server of cluster/start_mlflow.sh (credentials from the environment), storage as a file:// URI."""
-    cluster = make_cluster(MLFLOW_TRACKING_USERNAME="gan", MLFLOW_TRACKING_PASSWORD=secrets.token_urlsafe(12))
+    basic-auth server of cluster/start_mlflow.sh (credentials from the environment; the trials log as its trial
+    user, the preflight's rule on a cluster), storage as a file:// URI."""
+    cluster = make_cluster(MLFLOW_TRACKING_USERNAME="gan", MLFLOW_TRACKING_PASSWORD=secrets.token_urlsafe(12),
+                           GAN_STUDY_TRIAL_USERNAME="trials", GAN_STUDY_TRIAL_PASSWORD=secrets.token_urlsafe(12))
     server = cluster.start_mlflow()
     denied = cluster.run([sys.executable, "-c", "import urllib.request as u; u.urlopen("
                           f"'{server}/api/2.0/mlflow/experiments/search?max_results=1')"], timeout=60)
@@ -325,6 +327,7 @@ def test_study_on_a_two_node_cluster_places_trials_on_both_nodes(make_cluster, t
     assert f"MLflow tracking URI: {server}" in out.stdout
     trials = _check_runs(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}", "tiny_cluster", 2, 3)  # the server's store
     assert set(trials["tags.ray.node_id"]) == {cluster.head_id, cluster.worker_id}, out.stdout[-6000:]
+    assert set(trials["tags.gan_study.mlflow_user"]) == {"trials"}  # on both nodes: not the admin login
     assert (tmp_path / "ray" / "tiny_cluster" / "latest.json").is_file()  # file:// taken as a local path
     samples = glob.glob(f"{tmp_path}/mlflow/artifacts/*/*/artifacts/samples/*.png")  # proxied by the server
     assert len({Path(p).parts[-4] for p in samples}) == 2

@@ -10,8 +10,7 @@ import time
 import pytest
 
 from study import preflight
-from study.run import main
-from tests.study.test_spec import GOOD, _error, _write
+from tests.study.test_spec import GOOD, _error
 from tests.tests_support import free_port
 
 
@@ -70,10 +69,40 @@ def test_an_open_port_that_is_not_ray_is_refused_in_seconds_not_minutes(tmp_path
     assert len(err.strip().splitlines()) == 1 and time.monotonic() - start < 30
 
 
-def test_a_server_that_answers_401_is_reachable(tmp_path, capsys, auth_server, monkeypatch):
-    monkeypatch.setenv("GAN_STUDY_HOME", str(tmp_path / "home"))
-    assert main([str(_write(tmp_path, GOOD)), "--tracking-uri", auth_server, "--dry-run", "--no-cost"]) == 0
-    assert f"store: {auth_server}" in capsys.readouterr().out
+def test_a_server_that_asks_for_a_login_needs_one_it_takes(tmp_path, capsys, auth_server, monkeypatch):
+    """The server answers (401), so it is reachable; without credentials, or with ones it refuses, the study
+    stops before Ray with one line naming the variables."""
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    err = _error(tmp_path, capsys, GOOD, ("--tracking-uri", auth_server))
+    assert f"tracking URI {auth_server}: the server asks for a login; set MLFLOW_TRACKING_USERNAME and " \
+           "MLFLOW_TRACKING_PASSWORD" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "gan")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong-password")
+    err = _error(tmp_path, capsys, GOOD, ("--tracking-uri", auth_server))
+    assert "the server refuses the login of MLFLOW_TRACKING_USERNAME='gan'" in err
+
+
+@pytest.mark.slow
+def test_on_a_cluster_the_trials_need_the_trial_user(tmp_path, capsys, basic_auth_server, monkeypatch):
+    """The real basic-auth server: the admin login is taken; a study for a cluster without the trial user (the
+    trials would hold the admin login) is refused, and so is a trial login the server refuses."""
+    uri, env = basic_auth_server
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(key, env[key])
+    for key in ("GAN_STUDY_TRIAL_USERNAME", "GAN_STUDY_TRIAL_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    cluster = ("--tracking-uri", uri, "--address", f"127.0.0.1:{free_port()}")
+    err = _error(tmp_path, capsys, GOOD, cluster)
+    assert "on a cluster the trials log as a non-admin trial user, not with the admin login; set " \
+           "GAN_STUDY_TRIAL_USERNAME and GAN_STUDY_TRIAL_PASSWORD" in err
+    monkeypatch.setenv("GAN_STUDY_TRIAL_USERNAME", "trials")
+    monkeypatch.setenv("GAN_STUDY_TRIAL_PASSWORD", "not-the-trial-password")
+    err = _error(tmp_path, capsys, GOOD, cluster)
+    assert "the server refuses the login of GAN_STUDY_TRIAL_USERNAME='trials'" in err
+    monkeypatch.setenv("GAN_STUDY_TRIAL_PASSWORD", env["GAN_STUDY_TRIAL_PASSWORD"])
+    err = _error(tmp_path, capsys, GOOD, cluster)  # the logins pass: next, the cluster that is not there
+    assert "no Ray cluster answers there" in err
 
 
 def test_auto_names_the_stale_cluster_an_earlier_ray_start_left(tmp_path, capsys, monkeypatch):

@@ -23,6 +23,7 @@ OWN_TERM = {
     "gradient_penalty": "remedy/gradient_penalty/penalty", "r1": "remedy/r1/penalty",
     "weight_clipping": "remedy/weight_clipping/clipped_fraction", "label_flip": "remedy/label_flip/fraction",
     "feature_matching": "remedy/feature_matching/distance", "unrolled": "remedy/unrolled/lookahead_d_loss",
+    "mmd": "remedy/mmd/mmd2", "mmd_critic": "remedy/mmd_critic/mmd2_d",
 }
 
 
@@ -61,7 +62,7 @@ def run_and_check(net: str, remedies: dict, loss: str = "nonsaturating", steps: 
 @pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("name", sorted(REMEDIES))
 def test_every_remedy_alone(name, net):
-    run_and_check(net, {name: {}})
+    run_and_check(net, {name: {}}, REMEDIES[name].loss or "nonsaturating")
 
 
 COMBOS = [
@@ -96,9 +97,14 @@ def test_catalogue_records():
     ({"feature_matching": {}, "unrolled": {}}, "nonsaturating"),
     ({"label_flip": {}}, "wasserstein"),
     ({"no_such_remedy": {}}, "nonsaturating"),
+    ({"mmd_critic": {}}, "nonsaturating"),
+    ({}, "none"),
+    ({"mmd": {}, "feature_matching": {}}, "nonsaturating"),
+    ({"mmd_critic": {}, "unrolled": {}}, "none"),
 ])
 def test_invalid_combinations_are_refused(remedies, loss):
-    with pytest.raises(ValueError, match="cannot be combined|acts on D's targets|unknown remedy|both replace"):
+    with pytest.raises(ValueError, match="cannot be combined|acts on D's targets|unknown remedy|both replace|needs "
+                                         "loss 'none'|has no adversarial term"):
         make("mlp", remedies, loss)
 
 

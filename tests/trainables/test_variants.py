@@ -43,6 +43,10 @@ def test_presets_follow_protocols():
     for m in (2, 3, 4):
         _, pac, _ = build(f"pacgan{m}")
         assert pac.d.features[1].linear.in_features == 2 * m
+    cfg, mmd_gan, _ = build("mmd_gan", train={})  # its own batch of 64 (mmd_gan.py's default)
+    assert cfg.loss == "none" and cfg.train.batch_size == 64 and mmd_gan.n_critic == 5
+    assert isinstance(mmd_gan.opt_d, torch.optim.RMSprop) and mmd_gan.opt_d.param_groups[0]["lr"] == 5e-5
+    assert cfg.remedies["mmd_critic"].rank_weight == 16.0 and cfg.remedies["weight_clipping"].c == 0.01
     cfg, unrolled, _ = build("unrolled10")
     assert cfg.remedies["unrolled"].k == 10 and unrolled.opt_g.param_groups[0]["lr"] == 1e-3
 

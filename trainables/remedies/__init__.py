@@ -11,10 +11,10 @@ from trainables.hooks import EXCLUSIVE_HOOKS, Remedy
 
 
 def _registry() -> dict[str, Remedy]:
-    from trainables.remedies import architecture, inputs, labels, objectives, penalties, schedule, unrolled
+    from trainables.remedies import architecture, inputs, kernels, labels, objectives, penalties, schedule, unrolled
 
     found: dict[str, Remedy] = {}
-    for module in (labels, objectives, architecture, inputs, penalties, unrolled, schedule):
+    for module in (labels, objectives, kernels, architecture, inputs, penalties, unrolled, schedule):
         found.update(module.REMEDIES)
     return found
 
@@ -69,3 +69,16 @@ def check_combination(names: list[str], uses_targets: bool) -> None:
         if ra.needs_targets and not uses_targets:
             raise ValueError(f"remedy {a!r} acts on D's targets; the loss has none (use minimax, nonsaturating "
                              f"or least_squares)")
+
+
+def check_loss(names: list[str], loss: str) -> None:
+    """ValueError when a remedy needs another loss than `loss`, or when loss 'none' (no adversarial term) has no
+    remedy that carries the objective."""
+    needs = {n: known(n).loss for n in names if known(n).loss}
+    for name, need in needs.items():
+        if loss != need:
+            raise ValueError(f"remedy {name!r} needs loss {need!r} (it carries the whole objective), got {loss!r}")
+    if loss == "none" and not needs:
+        carriers = sorted(n for n, r in REMEDIES.items() if r.loss == "none")
+        raise ValueError(f"loss 'none' has no adversarial term: it is for a remedy that carries the objective "
+                         f"({', '.join(carriers)})")

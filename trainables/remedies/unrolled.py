@@ -70,6 +70,7 @@ def _unrolled_critic(ctx: StepContext, p: Unroll, real: Tensor, fake: Tensor) ->
 REMEDIES: dict[str, Remedy] = {
     "unrolled": Remedy(
         doc="G's loss against D after k differentiable look-ahead steps of D's optimiser on the base D loss, "
-            "D takes its normal step (Metz et al. 2017); not with feature_matching, which ignores D's output",
-        params=Unroll, g_critic=_unrolled_critic, conflicts=("feature_matching",)),
+            "D takes its normal step (Metz et al. 2017); not with feature_matching, mmd or mmd_critic, whose G loss "
+            "ignores D's output",
+        params=Unroll, g_critic=_unrolled_critic, conflicts=("feature_matching", "mmd", "mmd_critic")),
 }

@@ -1,0 +1,86 @@
+"""Kernel MMD objectives: the fixed-kernel MMD loss of GMMN (Li et al. 2015; Dziugaite et al. 2015) and MMD-GAN's
+kernel learned through D's features (Li et al. 2017), with the mixture of RBF bandwidths, the biased estimate,
+the square root and the one-sided rank term of the authors' code (OctoberChang/MMD-GAN, mmd_gan.py and mmd.py)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, PositiveFloat
+from torch import Tensor
+
+from trainables.hooks import DFn, Logs, Remedy, StepContext, d_view, params
+
+Sigmas = tuple[float, ...]
+MMD_GAN_SIGMAS: Sigmas = (1.0, 2.0, 4.0, 8.0, 16.0)  # mmd_gan.py: sigma_list, base 1.0
+
+
+@params
+class MMD:
+    sigmas: tuple[PositiveFloat, ...] = Field(MMD_GAN_SIGMAS, min_length=1)  # RBF bandwidths, in input units
+
+
+@params
+class MMDCritic(MMD):
+    rank_weight: float = Field(16.0, ge=0.0)  # lambda_rg of mmd_gan.py: weight of the one-sided rank term
+
+
+def mix_rbf_mmd2(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
+    """Biased MMD^2 between samples x (N, d) and y (M, d) under sum_s exp(-|a-b|^2 / (2 s^2)) (Gretton et al. 2012);
+    0 when x and y are the same set."""
+    z = torch.cat([x, y]).float()
+    d2 = torch.cdist(z, z).pow(2)  # (N+M, N+M)
+    k = sum(torch.exp(-d2 / (2.0 * s * s)) for s in sigmas)
+    assert isinstance(k, Tensor)
+    n = len(x)
+    return k[:n, :n].mean() + k[n:, n:].mean() - 2.0 * k[:n, n:].mean()
+
+
+def _root(mmd2: Tensor) -> Tensor:
+    """sqrt(relu(MMD^2)) as mmd_gan.py takes it (the biased estimate is >= 0 up to rounding)."""
+    return torch.sqrt(F.relu(mmd2) + 1e-12)  # 1e-12: a finite gradient where x and y coincide
+
+
+def one_sided(f_real: Tensor, f_fake: Tensor) -> Tensor:
+    """MMD-GAN's rank hinge -mean(relu(-(E f(x) - E f(G(z))))): 0 once every real feature mean exceeds the fake's."""
+    return -F.relu(-(f_real.mean(dim=0) - f_fake.mean(dim=0))).mean()
+
+
+def _mmd(ctx: StepContext, p: MMD, real: Tensor, fake: Tensor, d_fn: DFn) -> tuple[Tensor, Logs]:
+    """GMMN: G minimises sqrt MMD^2(x, G(z)) with a fixed RBF mixture in data space (Li et al. 2015); D is unused."""
+    mmd2 = mix_rbf_mmd2(real.flatten(1), fake.flatten(1), p.sigmas)
+    return _root(mmd2), {"remedy/mmd/mmd2": mmd2.detach()}
+
+
+def _features(ctx: StepContext, x: Tensor) -> Tensor:
+    return ctx.d.features(x).flatten(1)
+
+
+def _critic_d(ctx: StepContext, p: MMDCritic, real: Tensor, fake: Tensor) -> tuple[Tensor, Logs]:
+    """MMD-GAN's D maximises sqrt MMD^2(f(x), f(G(z))) + lambda_rg * rank term (Li et al. 2017): added negated.
+    real and fake are as D saw them (d_view); fake is detached."""
+    f_real, f_fake = _features(ctx, real), _features(ctx, fake)
+    mmd2 = mix_rbf_mmd2(f_real, f_fake, p.sigmas)
+    rank = one_sided(f_real, f_fake)
+    return -(_root(mmd2) + p.rank_weight * rank), {"remedy/mmd_critic/mmd2_d": mmd2.detach(),
+                                                   "remedy/mmd_critic/rank_d": rank.detach()}
+
+
+def _critic_g(ctx: StepContext, p: MMDCritic, real: Tensor, fake: Tensor, d_fn: DFn) -> tuple[Tensor, Logs]:
+    """MMD-GAN's G minimises sqrt MMD^2(f(x), f(G(z))) + lambda_rg * rank term through D's features (Li et al. 2017)."""
+    with torch.no_grad():
+        f_real = _features(ctx, d_view(ctx, real))
+    f_fake = _features(ctx, d_view(ctx, fake))
+    mmd2 = mix_rbf_mmd2(f_real, f_fake, p.sigmas)
+    return _root(mmd2) + p.rank_weight * one_sided(f_real, f_fake), {"remedy/mmd_critic/mmd2_g": mmd2.detach()}
+
+
+REMEDIES: dict[str, Remedy] = {
+    "mmd": Remedy(
+        doc="G minimises the kernel MMD to the data with fixed RBF bandwidths in data space (GMMN: Li et al. 2015; "
+            "Dziugaite et al. 2015); D keeps training but G ignores it; not with unrolled or feature_matching",
+        params=MMD, g_loss=_mmd, conflicts=("unrolled",)),
+    "mmd_critic": Remedy(
+        doc="MMD-GAN's objective on D's features, D maximising and G minimising the kernel MMD plus the one-sided "
+            "rank term (Li et al. 2017); it is the whole objective, so it takes loss 'none'; not with unrolled",
+        params=MMDCritic, d_extra=_critic_d, g_loss=_critic_g, conflicts=("unrolled",), loss="none"),
+}
