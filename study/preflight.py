@@ -97,6 +97,8 @@ def check(spec: Spec, args: argparse.Namespace, key: str) -> None:
     if uri.startswith(("http://", "https://")):
         _store_answers(uri)
         _logins(uri, cluster=ray_address(args) != "local" and not args.dry_run)
+    if uri.split(":", 1)[0].split("+", 1)[0] in DB_PORTS:
+        _database_answers(uri)
     if uri.startswith("sqlite:///"):
         _writable(Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent, "--tracking-uri")
     storage = storage_root(args, spec, key)
@@ -136,6 +138,25 @@ def _store_answers(uri: str) -> None:
     if why:
         raise SpecError(f"tracking URI {uri}: the MLflow server cannot be reached ({why}); start it "
                         "(cluster/start_mlflow.sh) or pass another --tracking-uri")
+
+
+DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}  # MLflow's database stores, their default ports
+
+
+def _database_answers(uri: str) -> None:
+    """A database store's server must accept a TCP connection within REACH_TIMEOUT_S (no driver needed)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(uri)
+    except ArgumentError:
+        raise SpecError("--tracking-uri: not a database URL (dialect://user:password@host:port/database)") from None
+    shown = tracking.shown(uri)
+    why = _connect(url.host or "localhost", url.port or DB_PORTS[url.get_backend_name()])
+    if why:
+        raise SpecError(f"tracking URI {shown}: the database server cannot be reached ({why}); start it or pass "
+                        "another --tracking-uri")
 
 
 def _logins(uri: str, cluster: bool) -> None:

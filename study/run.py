@@ -58,7 +58,7 @@ def dry_run(spec: Spec, args: argparse.Namespace) -> None:
            or f"sqlite:///{tracking.default_home() / 'mlflow.db'}")
     key = spec.name + ("-quick" if args.quick else "")
     storage = storage_root(args, spec, key)
-    print(f"experiment: {spec.tracking.experiment or spec.name}; store: {uri}; storage: {storage}")
+    print(f"experiment: {spec.tracking.experiment or spec.name}; store: {tracking.shown(uri)}; storage: {storage}")
     if args.no_cost:
         return
     print("gan-study: measuring a short epoch of each grid arm for the cost estimate", flush=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import subprocess
 import tempfile
@@ -213,8 +214,13 @@ def arm_metrics(table: Any) -> list:
     return out
 
 
+def shown(uri: str) -> str:
+    """The URI as printed: a password in it (postgresql://user:PASSWORD@host/db) as ***."""
+    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", uri)
+
+
 def ui_command(uri: str) -> str:
-    return f"mlflow ui --backend-store-uri {uri}"
+    return f"mlflow ui --backend-store-uri {shown(uri)}"
 
 
 def ui_url(uri: str, exp_id: str, port: int = 5000) -> str:

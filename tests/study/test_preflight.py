@@ -52,6 +52,14 @@ def test_a_closed_port_is_refused_for_the_store_and_the_cluster(tmp_path, capsys
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_database_store_that_does_not_answer_is_refused_without_showing_its_password(tmp_path, capsys):
+    port = free_port()
+    err = _error(tmp_path, capsys, GOOD, ("--tracking-uri", f"postgresql://gan:s3cret@127.0.0.1:{port}/mlflow"))
+    assert f"tracking URI postgresql://gan:***@127.0.0.1:{port}/mlflow: the database server cannot be reached " \
+           "(Connection refused)" in err
+    assert "s3cret" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_a_hung_server_is_refused_after_the_timeout(tmp_path, capsys, silent_port, monkeypatch):
     monkeypatch.setattr(preflight, "REACH_TIMEOUT_S", 0.5)
     start = time.monotonic()

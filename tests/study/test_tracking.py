@@ -21,6 +21,14 @@ def test_the_ui_url_opens_the_runs_table_of_the_store_the_study_wrote():
     assert ui_url("http://10.0.0.2:5000/", "7") == "http://10.0.0.2:5000/#/experiments/7?workflowType=machine_learning"
 
 
+def test_a_password_in_the_store_uri_is_never_printed():
+    from study.tracking import shown, ui_command
+
+    assert shown("postgresql://gan:s3cret@db:5432/mlflow") == "postgresql://gan:***@db:5432/mlflow"
+    assert "s3cret" not in ui_command("mysql+pymysql://gan:s3cret@db/mlflow")
+    assert shown("sqlite:////tmp/m.db") == "sqlite:////tmp/m.db" and shown("http://h:5000") == "http://h:5000"
+
+
 def test_no_trial_user_means_no_grant_and_the_driver_credentials():
     from study.tracking import trial_credentials
 
