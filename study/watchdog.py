@@ -111,6 +111,15 @@ class StoreWatch(tune.Callback):
         self._probe(after_error=True)  # a trial retried after an error (FailureConfig.max_failures)
 
 
+def _stamp(path: str) -> tuple[int, int] | tuple[()]:
+    """(size, mtime_ns) of a file, or () when it is gone."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ()
+    return st.st_size, st.st_mtime_ns
+
+
 class StateSeal(tune.Callback):
     """Record the driver staging directory's guarded files at the end of every Tune step and of the experiment,
     and a failed trial's error.pkl (the record: `vouch`). Only files whose size or mtime changed are read."""
@@ -119,24 +128,36 @@ class StateSeal(tune.Callback):
         self.run_dir = run_dir
         self.seen: dict[str, tuple[int, int]] = {}
         self.staging: str | None = None
+        self.top: tuple = ()
 
-    def sweep(self) -> None:
+    def sweep(self, force: bool = False) -> None:
+        """Record what changed in the staging directory. Tune uploads it only right after a save, which rewrites
+        the top-level state files, so the whole tree is walked only when one of those changed (or `force`)."""
         if self.staging is None or not os.path.isdir(self.staging):
             return
+        top = tuple(sorted(_stamp(e.path) + (e.name,) for e in os.scandir(self.staging) if e.is_file()))
+        if top != self.top or force:
+            self.top = top
+            digests = self._changed()
+            if digests:
+                seal.vouch(self.run_dir, digests)
+
+    def _changed(self) -> dict[str, str]:
+        """rel -> sha256 of the guarded staging files whose size or mtime changed since they were last read."""
+        assert self.staging is not None
         digests = {}
-        for top, _, names in os.walk(self.staging):
+        for root, _, names in os.walk(self.staging):
             for name in names:
-                path = os.path.join(top, name)
+                path = os.path.join(root, name)
                 rel = os.path.relpath(path, self.staging).replace(os.sep, "/")
-                try:
-                    st = os.stat(path)
-                    if seal.guarded(rel) and self.seen.get(rel) != (st.st_size, st.st_mtime_ns):
+                stamp = _stamp(path)
+                if seal.guarded(rel) and stamp and self.seen.get(rel) != stamp:
+                    try:
                         digests[rel] = seal.digest(Path(path).read_bytes())
-                        self.seen[rel] = (st.st_size, st.st_mtime_ns)
-                except FileNotFoundError:  # replaced or removed by Tune while we walked
-                    continue
-        if digests:
-            seal.vouch(self.run_dir, digests)
+                    except FileNotFoundError:  # replaced or removed by Tune while we walked
+                        continue
+                    self.seen[rel] = stamp
+        return digests
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if trials and self.staging is None:
@@ -149,7 +170,7 @@ class StateSeal(tune.Callback):
     on_trial_recover = on_trial_error  # a retried trial's error.pkl, written the same way
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self.sweep()
+        self.sweep(force=True)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"run_dir": self.run_dir, "seen": {}, "staging": None}  # a restored run has a new staging dir
+        return {"run_dir": self.run_dir, "seen": {}, "staging": None, "top": ()}  # a restored run has a new staging dir

@@ -90,6 +90,21 @@ def test_a_rewritten_state_file_is_recorded_again_and_older_versions_stay_valid(
     seal.check(str(run))
 
 
+def test_a_new_trial_is_recorded_with_the_save_that_uploads_it(tmp_path):
+    """Between two saves the tree is not walked; the save that comes before the upload brings the new files in."""
+    watch, staging, run = _sealed(tmp_path)
+    for root in (staging, run):
+        (root / "t2").mkdir()
+        (root / "t2" / "params.pkl").write_bytes(pickle.dumps({"lr": 0.2}))
+    watch.on_step_end(2, [])  # no save yet: not walked
+    with pytest.raises(SpecError, match="t2/params.pkl"):
+        seal.check(str(run))
+    (staging / "experiment_state-s.json").write_text('{"trial_data": [2]}')  # Tune saves, then uploads
+    watch.on_step_end(3, [])
+    (run / "experiment_state-s.json").write_text('{"trial_data": [2]}')
+    seal.check(str(run))
+
+
 def test_error_pickle_written_to_storage_is_vouched_for(tmp_path):
     watch, _, run = _sealed(tmp_path)
     (run / "t1" / "error.pkl").write_bytes(pickle.dumps(RuntimeError("boom")))
