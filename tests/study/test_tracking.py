@@ -72,7 +72,7 @@ def test_trials_log_as_the_non_admin_trial_user(tmp_path, monkeypatch, basic_aut
 def test_the_printed_url_opens_the_runs_table_in_a_real_browser(ray_local, tmp_path, capsys):
     """The URL the study prints, rendered by headless Chromium against `mlflow server` on the study's store,
     is the runs table holding the study's parent run (MLflow 3.17 opens a GenAI overview without
-    workflowType=machine_learning)."""
+    workflowType=machine_learning); a trial's run page shows its name, its searched key and its metrics."""
     spec = tiny_spec("ui_check", search={"remedies.label_flip.rate": {"grid": [0.0, 0.1]}}, seeds=1)
     spec.pop("trials")
     code, uri = run_study(tmp_path, spec)
@@ -80,23 +80,33 @@ def test_the_printed_url_opens_the_runs_table_in_a_real_browser(ray_local, tmp_p
     assert code == 0
     printed = out.rsplit("then ", 1)[1].strip()  # "Open the UI: mlflow ui ..., then http://127.0.0.1:5000/#/..."
     assert printed.startswith("http://127.0.0.1:5000/#/experiments/") and "workflowType=machine_learning" in printed
-    parents, _ = child_runs(uri, "ui_check")
+    parents, trials = child_runs(uri, "ui_check")
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host",
                                "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    exp = printed.split("/experiments/", 1)[1].split("?", 1)[0]
+    child = trials.iloc[0]
     try:
         _wait_for(f"http://127.0.0.1:{port}/health")
-        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                              f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1600,1000",
-                              "--virtual-time-budget=20000", "--dump-dom", printed.replace(":5000", f":{port}")],
-                             capture_output=True, text=True, timeout=180).stdout
+        dom = _dom(printed.replace(":5000", f":{port}"), tmp_path)
+        run_page = _dom(f"http://127.0.0.1:{port}/#/experiments/{exp}/runs/{child.run_id}", tmp_path)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    exp = printed.split("/experiments/", 1)[1].split("?", 1)[0]
     assert f"Runs - Experiment {exp} - MLflow" in dom and "Run Name" in dom, dom[-3000:]
     assert parents["tags.mlflow.runName"].iloc[0] in dom  # the study's parent run is listed
+    # a trial's own page: named by its configuration and seed, with the searched key and the epoch metrics
+    assert child["tags.mlflow.runName"] in run_page, run_page[-3000:]
+    assert "remedies.label_flip.rate" in run_page and "eval/diversity" in run_page
+
+
+def _dom(url: str, tmp_path) -> str:
+    """The page at `url` as headless Chromium renders it (20 s of virtual time for the UI's requests)."""
+    return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1600,1000",
+                           "--virtual-time-budget=20000", "--dump-dom", url],
+                          capture_output=True, text=True, timeout=180).stdout
 
 
 def _wait_for(url: str, limit: float = 120.0) -> None:
