@@ -30,6 +30,7 @@ def _clean_env(home) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 @pytest.mark.verify
 def test_the_readme_flow_on_a_fresh_clone(tmp_path):
     assert _setup_commands() == ["make study", "make test"]
