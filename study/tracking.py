@@ -39,12 +39,17 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
+def _get(uri: str, request: str | urllib.request.Request, timeout: float) -> None:
+    """GET from the tracking server at `uri`, trusting the CA MLflow's client trusts for TLS; raises as urlopen."""
+    ca = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
+    context = ssl.create_default_context(cafile=ca) if ca and uri.startswith("https://") else None
+    urllib.request.urlopen(request, timeout=timeout, context=context).close()
+
+
 def server_fault(uri: str, timeout: float) -> str | None:
     """None when the HTTP tracking server answers /health within `timeout` (any HTTP status counts), else why not."""
     try:
-        ca = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")  # the CA MLflow's client trusts, for TLS
-        context = ssl.create_default_context(cafile=ca) if ca and uri.startswith("https://") else None
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout, context=context).close()
+        _get(uri, f"{uri.rstrip('/')}/health", timeout)
     except urllib.error.HTTPError:
         return None  # it answered (a basic-auth server's 401)
     except (urllib.error.URLError, OSError, ValueError) as err:
@@ -64,9 +69,7 @@ def asks_login(uri: str, timeout: float, user: str | None = None, password: str 
         token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:
-        ca = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
-        context = ssl.create_default_context(cafile=ca) if ca and uri.startswith("https://") else None
-        urllib.request.urlopen(request, timeout=timeout, context=context).close()
+        _get(uri, request, timeout)
     except urllib.error.HTTPError as err:
         return err.code == 401
     except (urllib.error.URLError, OSError, ValueError):

@@ -4,6 +4,8 @@ failed trial after another writing into a new empty store.
 
 Tune ends a run gracefully on SIGUSR1 as on SIGINT (ray/tune/tune.py, `_setup_signal_catching`), so the
 callback sends that signal to its own process; `launch` then reports the fault instead of a summary.
+
+StateSeal, the other callback here, records the Tune state files the driver writes, for `--resume` (study/seal.py).
 """
 from __future__ import annotations
 

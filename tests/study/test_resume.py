@@ -54,17 +54,33 @@ def _wait_for_finished_trials(uri: str, experiment: str, n: int, proc: subproces
     raise AssertionError("the study did not finish the first trials in time")
 
 
+def _start(tmp_path, spec: dict, uri: str | None = None, env: dict | None = None):
+    """Write `spec` and start its study in a subprocess -> (spec path, store URI, the study's args, the process)."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    uri = uri or f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [str(path), "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
+    proc = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
+    return path, uri, args, proc
+
+
+def _as_uninterrupted(tmp_path, path, name: str, resumed: dict) -> None:
+    """The same spec run straight through gives the same trials with the same metrics as `resumed`."""
+    straight_uri = f"sqlite:///{tmp_path / 'straight.db'}"
+    assert main([str(path), "--tracking-uri", straight_uri, "--storage-path", str(tmp_path / "ray2")]) == 0
+    straight = _final(straight_uri, name)
+    assert set(resumed) == set(straight) and len(resumed) == 6
+    for key, (status, outcome, steps, diversity) in resumed.items():
+        assert status == "FINISHED" and outcome in ("collapsed", "censored", "never_diverse"), key
+        assert (outcome, steps, diversity) == straight[key][1:], key  # the store an uninterrupted run gives
+
+
 @pytest.mark.slow
 def test_interrupted_study_resumes_without_losing_or_duplicating(ray_local, tmp_path, capsys):
     """Ctrl-C mid-study, then --resume: every trial once, the same metrics as an uninterrupted run; and before
     that, a searcher pickle replaced in storage is refused (exit 2, the file named, its code never run)."""
-    spec = _spec("tiny_resume")
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    args = [str(path), "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
-    proc = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    path, uri, args, proc = _start(tmp_path, _spec("tiny_resume"))
     _wait_for_finished_trials(uri, "tiny_resume", 2, proc)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
@@ -75,15 +91,7 @@ def test_interrupted_study_resumes_without_losing_or_duplicating(ray_local, tmp_
 
     _a_tampered_state_file_is_refused(tmp_path / "ray" / "tiny_resume", args, capsys)
     assert main([*args, "--resume"]) == 0
-    resumed = _final(uri, "tiny_resume")
-
-    straight_uri = f"sqlite:///{tmp_path / 'straight.db'}"
-    assert main([str(path), "--tracking-uri", straight_uri, "--storage-path", str(tmp_path / "ray2")]) == 0
-    straight = _final(straight_uri, "tiny_resume")
-    assert set(resumed) == set(straight) and len(resumed) == 6
-    for key, (status, outcome, steps, diversity) in resumed.items():
-        assert status == "FINISHED" and outcome in ("collapsed", "censored", "never_diverse")
-        assert (outcome, steps, diversity) == straight[key][1:], key  # same metrics as the uninterrupted run
+    _as_uninterrupted(tmp_path, path, "tiny_resume", _final(uri, "tiny_resume"))
 
 
 @pytest.mark.slow
@@ -91,26 +99,14 @@ def test_a_killed_driver_resumes_every_trial_once(ray_local, tmp_path):
     """SIGKILL of the driver (no Tune shutdown, MLflow runs left RUNNING): --resume accepts the state it had
     recorded (study/seal.py) and ends every trial exactly once, each epoch logged once, with the metrics of an
     uninterrupted run."""
-    spec = _spec("tiny_killed")
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    args = [str(path), "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
-    proc = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    path, uri, args, proc = _start(tmp_path, _spec("tiny_killed"))
     _wait_for_finished_trials(uri, "tiny_killed", 2, proc)
     proc.kill()
     proc.communicate(timeout=60)
     assert main([*args, "--resume"]) == 0
     final = _final(uri, "tiny_killed")
-    straight_uri = f"sqlite:///{tmp_path / 'straight.db'}"
-    assert main([str(path), "--tracking-uri", straight_uri, "--storage-path", str(tmp_path / "ray2")]) == 0
-    straight = _final(straight_uri, "tiny_killed")
-    assert set(final) == set(straight) and len(final) == 6
-    for key, (status, outcome, steps, diversity) in final.items():
-        assert status == "FINISHED" and outcome in ("collapsed", "censored", "never_diverse"), key
-        assert steps == list(range(1, 6)), (key, steps)
-        assert (outcome, steps, diversity) == straight[key][1:], key  # the store an uninterrupted run gives
+    assert all(steps == list(range(1, 6)) for _, _, steps, _ in final.values()), final
+    _as_uninterrupted(tmp_path, path, "tiny_killed", final)
 
 
 class _Payload:
@@ -141,13 +137,8 @@ def _study_with_a_store_fault(tmp_path, name: str, fault, mend, uri: str | None 
     exit code 4; `mend(store, what fault returned)`; -> the study's output and its args (for the resume)."""
     spec = _spec(name)
     spec["fixed"]["train"]["epochs"] = 8
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
     store = tmp_path / "mlflow.db"
-    uri = uri or f"sqlite:///{store}"
-    args = [str(path), "--tracking-uri", uri, "--storage-path", str(tmp_path / "ray")]
-    proc = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
+    _, uri, args, proc = _start(tmp_path, spec, uri, env)
     _wait_for_finished_trials(uri, name, 1, proc)
     held = fault(store)
     try:
