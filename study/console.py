@@ -19,7 +19,7 @@ from ray import tune
 
 from trainables import names
 from trainables.metrics.collapse import STATES
-from trainables.tune import trial_label
+from trainables.naming import trial_label
 
 HEADER = ("trial", "epoch", "quality", "spread", "state")  # quality: eval/hq_fraction, spread: eval/spread
 FINAL_HEADER = ("trial", "epoch", "quality", "spread", "outcome")
@@ -34,7 +34,8 @@ class TrialNamer:
         self.build = build
 
     def __call__(self, trial: Any) -> str:
-        return trial_label(self.build.values(trial.config), int(self.build(trial.config).seed))
+        seeds = [int(c.seed) for c in self.build.configs(trial.config)]
+        return trial_label(self.build.values(trial.config), seeds[0] if len(seeds) == 1 else seeds)
 
 
 def _number(value: Any) -> float:

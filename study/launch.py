@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +63,7 @@ def check_resources(spec: Spec, address: str | None = None) -> None:
     On a cluster started by `ray up`, node types the autoscaler can still start count as well."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     scalable = _autoscaling_node_types() if address or os.environ.get("RAY_ADDRESS") else []
-    for key, want in (("CPU", spec.resources.cpu), ("GPU", spec.resources.gpu)):
+    for key, want in (("CPU", spec.trial_resources["cpu"]), ("GPU", spec.trial_resources["gpu"])):
         best = max((n.get(key, 0.0) for n in nodes), default=0.0)
         if want > best and any(r.get(key, 0) >= want for r in scalable):
             print(f"resources.{key.lower()}: no node has {want:g} {key} yet; the autoscaler will start one", flush=True)
@@ -70,16 +72,51 @@ def check_resources(spec: Spec, address: str | None = None) -> None:
                             f"{best:g} (cluster total {ray.cluster_resources().get(key, 0):g})")
 
 
-def _autoscaling_node_types(path: str = "~/ray_bootstrap_config.yaml") -> list[dict]:
-    """Resources of the worker node types in the autoscaling config that `ray up` leaves on the head node."""
+def _autoscaling_node_types(path: str = "~/ray_bootstrap_config.yaml", counts: bool = False) -> list[dict]:
+    """Resources of the worker node types in the autoscaling config that `ray up` leaves on the head node;
+    with `counts`, each type's resources once per worker the autoscaler may start of it (max_workers)."""
     import yaml
 
     try:
         config = yaml.safe_load(Path(path).expanduser().read_text()) or {}
     except (OSError, yaml.YAMLError):
         return []
-    return [t.get("resources") or {} for name, t in (config.get("available_node_types") or {}).items()
-            if name != config.get("head_node_type") and t.get("max_workers", config.get("max_workers", 0))]
+    types = [(t.get("resources") or {}, int(t.get("max_workers", config.get("max_workers", 0)) or 0))
+             for name, t in (config.get("available_node_types") or {}).items() if name != config.get("head_node_type")]
+    return [resources for resources, workers in types if workers for _ in range(workers if counts else 1)]
+
+
+def trial_slots(spec: Spec, address: str | None = None) -> int:
+    """How many of the spec's trials fit on the cluster at once (per node: its CPUs and GPUs over the trial's);
+    on a cluster started by `ray up`, the workers the autoscaler may still start count as well."""
+    want = {"CPU": spec.trial_resources["cpu"], "GPU": spec.trial_resources["gpu"]}
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    nodes += _autoscaling_node_types(counts=True) if address or os.environ.get("RAY_ADDRESS") else []
+    # 1e-9: 1.0 GPU / 0.1 GPU is 10 trials, not 9 (Ray itself counts resources in units of 1e-4)
+    return sum(min(int(node.get(k, 0.0) / w + 1e-9) for k, w in want.items() if w > 0) for node in nodes)
+
+
+@contextlib.contextmanager
+def pending_trials(spec: Spec, address: str | None = None) -> Iterator[None]:
+    """Let Tune queue as many trials at once as the cluster has trial slots (issue #12), for this fit only.
+
+    With a searcher of its own (OptunaSearch under the SeedRepeater) and no ConcurrencyLimiter, Tune queues a
+    single pending trial at a time (ray/tune/execution/tune_controller.py, `_get_max_pending_trials`), so a study
+    ran its trials one by one whatever the cluster had. TUNE_MAX_PENDING_TRIALS_PG, read when fit() builds its
+    controller (a new run and a `--resume` alike, so a resumed study fills the cluster it resumes on), lifts that
+    to the number of trial slots, never below Tune's 1. The searcher is left as it is: no ConcurrencyLimiter in
+    front of the Repeater, nothing new in the pickled Tuner. A `max_concurrent` in the spec (the user's cap: Tune
+    then wraps the searcher in a ConcurrencyLimiter and queues that many) and a TUNE_MAX_PENDING_TRIALS_PG set by
+    the user are kept as they are."""
+    key = "TUNE_MAX_PENDING_TRIALS_PG"
+    if spec.max_concurrent is not None or key in os.environ:
+        yield
+        return
+    os.environ[key] = str(max(1, trial_slots(spec, address)))
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)  # a later study of this process counts its own slots
 
 
 def _read_text(path: str) -> str | None:
@@ -119,7 +156,7 @@ def _trainable(spec: Spec, uri: str, exp_id: str, parent: str):
     params = {"build": TrialBuilder(spec), "tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": parent,
               "stop_on_collapse": spec.scheduler.name == "stop_on_collapse"}
     wrapped = tune.with_parameters(GANTrainable, **params)
-    return tune.with_resources(wrapped, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    return tune.with_resources(wrapped, spec.trial_resources)  # per seed, times the seeds a trial trains together
 
 
 def _run_config(spec: Spec, storage: str, name: str, uri: str) -> tune.RunConfig:
@@ -189,7 +226,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
         _write_text(state_file(storage), json.dumps({"run_name": run_name, "parent_run_id": parent,
                                                      "spec": spec_record(spec)}))
         tune_cfg = tune.TuneConfig(search_alg=searcher(spec), scheduler=_scheduler(spec),
-                                   num_samples=n_cfg * len(spec.seed_list), max_concurrent_trials=spec.max_concurrent,
+                                   num_samples=n_cfg * len(spec.seed_groups), max_concurrent_trials=spec.max_concurrent,
                                    trial_name_creator=TrialNamer(TrialBuilder(spec)),
                                    trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True)
         tuner = tune.Tuner(_trainable(spec, uri, exp_id, parent), tune_config=tune_cfg,
@@ -197,7 +234,8 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
         seal.vouch_stored(run_dir, "tuner.pkl")  # written by the Tuner just now, straight to storage
     print(f"Ray results: {run_dir}  (parent MLflow run {parent})", flush=True)
     FAULTS.pop(uri, None)
-    results = tuner.fit()
+    with pending_trials(spec, args.address):
+        results = tuner.fit()
     resume = f"  python -m study.run {' '.join(sys.argv[1:] if argv_is_ours() else [str(spec_path)])} --resume"
     fault = FAULTS.get(uri) or store_gone(uri)
     if fault:  # Tune stopped on the watch's signal: every trial's state is saved, nothing more goes to the store
@@ -206,8 +244,8 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
               f"{resume}", file=sys.stderr, flush=True)
         return 4
     done = [r for r in results if r.error or (r.metrics or {}).get(names.DONE)]
-    if len(done) < n_cfg * len(spec.seed_list):
-        print(f"\nStudy interrupted: {len(done)} of {n_cfg * len(spec.seed_list)} trials finished. Continue with:\n"
+    if len(done) < n_cfg * len(spec.seed_groups):
+        print(f"\nStudy interrupted: {len(done)} of {n_cfg * len(spec.seed_groups)} trials finished. Continue with:\n"
               f"{resume}", flush=True)
         return 130
     return _finish(client, uri, spec, parent, results)

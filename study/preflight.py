@@ -229,7 +229,9 @@ def _local_resources(spec: Spec) -> None:
     import torch
 
     cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
-    if spec.resources.cpu > cpus:
-        raise SpecError(f"resources.cpu: a trial asks for {spec.resources.cpu:g} CPUs; this machine has {cpus}")
-    if spec.resources.gpu > gpus:
-        raise SpecError(f"resources.gpu: a trial asks for {spec.resources.gpu:g} GPUs; this machine has {gpus}")
+    want = spec.trial_resources  # per seed, times the seeds a trial trains together (seeds_per_trial)
+    times = " (per seed, x seeds_per_trial)" if spec.seeds_per_trial > 1 else ""
+    if want["cpu"] > cpus:
+        raise SpecError(f"resources.cpu: a trial asks for {want['cpu']:g} CPUs{times}; this machine has {cpus}")
+    if want["gpu"] > gpus:
+        raise SpecError(f"resources.gpu: a trial asks for {want['gpu']:g} GPUs{times}; this machine has {gpus}")

@@ -88,10 +88,12 @@ def _main(argv: list[str] | None) -> int:
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    seeds = spec.seed_list
+    seeds, groups = spec.seed_list, spec.seed_groups
     n_cfg = n_configurations(spec)
-    print(f"gan-study: {spec.name}{' (quick)' if args.quick else ''}: {n_cfg} configurations x {len(seeds)} seeds "
-          f"= {n_cfg * len(seeds)} trials of {spec.base.train.epochs} epochs; searched: "
+    batched = (f" (each configuration's seeds in {len(groups)} trial{'s' * (len(groups) > 1)} of up to "
+               f"{spec.seeds_per_trial})" if spec.seeds_per_trial > 1 else "")
+    print(f"gan-study: {spec.name}{' (quick)' if args.quick else ''}: {n_cfg} configurations x {len(seeds)} seeds"
+          f"{batched} = {n_cfg * len(groups)} trials of {spec.base.train.epochs} epochs; searched: "
           f"{', '.join(spec.search) or 'nothing (fixed config)'}", flush=True)
     if args.dry_run:
         dry_run(spec, args)

@@ -89,6 +89,9 @@ class Spec(Strict):
     fixed: dict[str, Any] = {}  # a partial trial config: the variant preset and the defaults fill the rest
     search: dict[str, Distribution] = {}
     seeds: int | list[int] = 1
+    # seeds trained together as one seed-batched model per trial (trainables/seeds.py; mlp family, row-wise
+    # remedies): a configuration's seeds run as ceil(seeds / seeds_per_trial) trials; resources are per seed
+    seeds_per_trial: int = Field(1, ge=1, le=1024)
     trials: int | None = Field(None, ge=1)
     objective: Objective = Objective()
     scheduler: Scheduler = Scheduler()
@@ -122,3 +125,15 @@ class Spec(Strict):
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    @property
+    def seed_groups(self) -> list[list[int]]:
+        """The seeds of each trial of a configuration: one each, or `seeds_per_trial` trained together."""
+        seeds, size = self.seed_list, self.seeds_per_trial
+        return [seeds[i : i + size] for i in range(0, len(seeds), size)]
+
+    @property
+    def trial_resources(self) -> dict[str, float]:
+        """What one trial asks Ray for: `resources` per seed, times the seeds it trains together."""
+        size = min(self.seeds_per_trial, len(self.seed_list))
+        return {"cpu": self.resources.cpu * size, "gpu": self.resources.gpu * size}

@@ -90,4 +90,4 @@ def searcher(spec: Spec) -> SeedRepeater:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search = PrunableOptunaSearch(space=SearchSpace(spec), metric=spec.objective.metric, mode=spec.objective.mode,
                                   sampler=sampler, study_name=f"{spec.name}-{int(time.time())}")
-    return SeedRepeater(search, repeat=len(spec.seed_list), set_index=True)
+    return SeedRepeater(search, repeat=len(spec.seed_groups), set_index=True)

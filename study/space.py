@@ -105,15 +105,21 @@ def overrides(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class TrialBuilder:
-    """Turns the config Tune gives a trial into its TrialConfig and the searched values as text (picklable)."""
+    """Turns the config Tune gives a trial into its TrialConfig (one per seed of a seed-batched trial) and the
+    searched values as text (picklable)."""
 
     def __init__(self, spec: Spec):
-        self.fixed, self.search, self.seeds = dict(spec.fixed), dict(spec.search), spec.seed_list
+        self.fixed, self.search, self.groups = dict(spec.fixed), dict(spec.search), spec.seed_groups
 
     def values(self, sampled: Mapping[str, Any]) -> dict[str, str]:
         """The trial's searched values as text, by search key (MLflow params `search.<key>`)."""
         return {k: format_value(k, v) for k, v in sorted(decode(self.search, sampled).items())}
 
+    def configs(self, sampled: Mapping[str, Any]) -> list[TrialConfig]:
+        """The TrialConfig of each seed the trial trains: Tune's Repeater index picks the seed group."""
+        seeds = self.groups[int(sampled.get(TRIAL_INDEX, 0)) % len(self.groups)]
+        layer = overrides(decode(self.search, sampled))
+        return [resolve(self.fixed, layer, {"seed": int(seed)}) for seed in seeds]
+
     def __call__(self, sampled: Mapping[str, Any]) -> TrialConfig:
-        seed = int(self.seeds[int(sampled.get(TRIAL_INDEX, 0)) % len(self.seeds)])
-        return resolve(self.fixed, overrides(decode(self.search, sampled)), {"seed": seed})
+        return self.configs(sampled)[0]

@@ -15,6 +15,7 @@ from study.schema import Distribution, Spec
 from study.space import CATEGORICAL, REMEDIES_KEY, conditional_remedy, format_value, overrides, parse_remedy_set
 from trainables.config import ModelConfig, TrialConfig, deep_merge, resolve, unflatten
 from trainables.remedies import REMEDIES, param_type
+from trainables.seeds import check_seed_batch
 
 TOP_LEVEL = set(Spec.model_fields)
 _TYPES = {
@@ -163,6 +164,7 @@ def validate(raw: Mapping[str, Any]) -> Spec:
     for key, dist in spec.search.items():
         _check_entry(spec, key, dist)
     _check_combinations(spec)
+    _check_seed_batch(spec)
     grid = grid_points(spec)
     if spec.trials is not None and spec.trials < grid:
         raise SpecError(f"trials: {spec.trials} is fewer than the {grid} grid points; every grid point needs a trial")
@@ -214,6 +216,25 @@ def _check_combinations(spec: Spec, limit: int = 512) -> None:
         values = dict(zip(cats, combo))
         shown = ", ".join(f"{k}={format_value(k, v)}" for k, v in values.items())
         _resolve_or_raise(f"search ({shown})", spec.fixed, overrides(values))
+
+
+def _check_seed_batch(spec: Spec) -> None:
+    """seeds_per_trial > 1: the fixed config and every categorical search value must train seed-batched, and a
+    trial's GPU share (resources.gpu x seeds) must be a fraction or a whole number of GPUs (Ray's rule)."""
+    if spec.seeds_per_trial < 2:
+        return
+    layers: list[tuple[str, Mapping[str, Any]]] = [("fixed", {})]
+    layers += [(f"search.{k}={format_value(k, v)}", overrides({k: v})) for k, d in spec.search.items()
+               if d.kind in CATEGORICAL and not conditional_remedy(k) for v in d.values]
+    for where, layer in layers:
+        try:
+            check_seed_batch(resolve(spec.fixed, layer), spec.seeds_per_trial)
+        except ValueError as err:
+            raise SpecError(f"seeds_per_trial: {spec.seeds_per_trial} seeds a trial, but {where}: {err}") from None
+    gpu = spec.trial_resources["gpu"]
+    if gpu > 1 and not float(gpu).is_integer():
+        raise SpecError(f"seeds_per_trial: a trial asks for resources.gpu x seeds = {gpu:g} GPUs; Ray takes a "
+                        f"fraction of one GPU or whole GPUs")
 
 
 def field_kind(key: str) -> type | None:

@@ -200,7 +200,7 @@ def arm_metrics(table: Any) -> list:
 
     from mlflow.entities import Metric
 
-    from trainables.tune import compact, short_keys
+    from trainables.naming import compact, short_keys
 
     keys = list(table.attrs.get("search_keys") or [])
     short, now, out = short_keys(keys), int(time.time() * 1000), []

@@ -52,14 +52,32 @@ class StepContext:
     counts: dict[str, int] = field(default_factory=lambda: {"d_steps": 0, "g_steps": 0})
     watch: Any = None  # trainables.step.FiniteWatch: non-finite losses, recorded on the device
     bf16: bool = False  # forward passes and losses under bf16 autocast
+    # seeds as a batch dimension (trainables.seeds): S seeds' rows, seed after seed, through seed-batched nets
+    # (trainables.models.seeded); seed s draws its rows from gens[s]. One seed: gens is (gen,)
+    seeds: int = 1
+    gens: tuple[torch.Generator, ...] = ()
 
     def autocast(self) -> Any:
         """The forward region of a step: bf16 autocast when the trial asks for it, else a no-op context."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
+    def draw(self, sample: Callable[..., Tensor], shape: tuple[int, ...], dtype: torch.dtype | None = None) -> Tensor:
+        """A random tensor from the trial's RNG (`sample` is torch.rand or torch.randn); with S seeds its rows
+        are split evenly and each seed's rows come from that seed's own stream, as in a run of its own."""
+        if self.seeds == 1:
+            return sample(shape, generator=self.gen, device=self.device, dtype=dtype)
+        rows = (shape[0] // self.seeds, *shape[1:])
+        return torch.cat([sample(rows, generator=g, device=self.device, dtype=dtype) for g in self.gens])
+
+    def per_seed(self, fn: Callable[..., Tensor], *rows: Tensor) -> Tensor:
+        """fn on each seed's rows: fn(*rows) for one seed; (S,) values of fn vmapped over the seeds otherwise."""
+        if self.seeds == 1:
+            return fn(*rows)
+        return torch.func.vmap(fn)(*(x.reshape(self.seeds, -1, *x.shape[1:]) for x in rows))
+
     def z(self, n: int) -> Tensor:
         """Latent batch z ~ N(0, I). (n, nz)"""
-        return torch.randn(n, self.nz, generator=self.gen, device=self.device)
+        return self.draw(torch.randn, (n, self.nz))
 
     def hooks(self, point: str) -> list[tuple[Callable[..., Any], Any]]:
         """(hook, params) of every remedy that has a hook at `point`, in spec order."""
@@ -135,6 +153,8 @@ class Remedy:
     needs_targets: bool = False  # only meaningful with a loss that uses targets (BCE, least squares)
     conflicts: tuple[str, ...] = ()  # remedies it cannot be combined with
     sets: tuple[str, ...] = ()  # train.* keys its `train` hook sets: a spec may not set them too
+    # its hooks act on each row (or pack) alone and draw through ctx.draw, so seeds can share a batch (seeds.py)
+    seed_separable: bool = False
     loss: str | None = None  # the loss it needs ('none' for a remedy whose hooks carry the whole objective)
 
 

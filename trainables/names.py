@@ -18,6 +18,7 @@ TRIAL_ID = "ray.trial_id"
 NODE_ID = "ray.node_id"
 MLFLOW_USER = "gan_study.mlflow_user"  # the MLflow user the trial logs as ($MLFLOW_TRACKING_USERNAME), or ""
 DEVICE = "gan_study.device"  # the torch device the trial trained on: "cpu" or "cuda:0 (<GPU name>)"
+SEEDS_BATCHED = "gan_study.seeds_batched"  # seeds trained together in the trial's seed-batched model (1: alone)
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"  # a run's description in the MLflow UI (markdown): the summary on the parent run
 

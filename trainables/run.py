@@ -23,10 +23,12 @@ from trainables.step import Diverged, build_context, train_step
 
 def set_deterministic(on: bool) -> None:
     """PyTorch's deterministic algorithms and cuDNN flags on or off for this process (a reused actor may have
-    run a trial with the other setting); CUBLAS_WORKSPACE_CONFIG is set for deterministic cuBLAS on GPUs."""
+    run a trial with the other setting); CUBLAS_WORKSPACE_CONFIG is set for deterministic cuBLAS on GPUs. An op
+    with no deterministic CUDA kernel warns instead of failing the trial (the metrics' integer bincounts, whose
+    counts do not depend on the order of their atomic adds)."""
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(on)
+    torch.use_deterministic_algorithms(on, warn_only=True)
     torch.backends.cudnn.deterministic = on
     torch.backends.cudnn.benchmark = False
 
@@ -141,18 +143,27 @@ class GANRun:
         t0 = time.perf_counter()
         try:
             metrics = self.train_epoch()
-        except Diverged as err:  # a collapse already confirmed stays the outcome (competing events)
-            self.epoch += 1
-            self.diverged_epoch = self.epoch
-            self.outcome = names.COLLAPSED_OUTCOME if self.status["collapsed"] else names.DIVERGED_OUTCOME
-            return {"epoch": self.epoch, "diverged": 1, "diverge_epoch": self.epoch, "error": str(err),
-                    **self._status_metrics()}
+        except Diverged as err:
+            return self.diverge(str(err))
+        return self.finish_epoch(metrics, time.perf_counter() - t0)
+
+    def diverge(self, error: str) -> dict[str, Any]:
+        """End the run at this epoch as diverged; a collapse already confirmed stays the outcome (competing events)."""
+        self.epoch += 1
+        self.diverged_epoch = self.epoch
+        self.outcome = names.COLLAPSED_OUTCOME if self.status["collapsed"] else names.DIVERGED_OUTCOME
+        return {"epoch": self.epoch, "diverged": 1, "diverge_epoch": self.epoch, "error": error,
+                **self._status_metrics()}
+
+    def finish_epoch(self, metrics: dict[str, Any], train_s: float) -> dict[str, Any]:
+        """Evaluate after an epoch of training (its step statistics in `metrics`, `train_s` seconds) and update
+        the collapse status; returns the epoch's metrics."""
         t1 = time.perf_counter()
         metrics.update(self.evaluate())
         t2 = time.perf_counter()
         self.epoch += 1
-        self.compute_s += t1 - t0
-        metrics.update({"time/train_s": t1 - t0, "time/eval_s": t2 - t1, "compute/seconds": self.compute_s,
+        self.compute_s += train_s
+        metrics.update({"time/train_s": train_s, "time/eval_s": t2 - t1, "compute/seconds": self.compute_s,
                         "compute/d_steps": self.ctx.counts["d_steps"], "compute/g_steps": self.ctx.counts["g_steps"]})
         self.history.append(metrics[self.config.collapse.metric])
         self.qualities.append(metrics["eval/hq_fraction"])

@@ -44,34 +44,54 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     opt_d = OPTIMIZERS[train.optimizer](d.parameters(), train.lr_d or train.lr, train.betas)
     opt_g = OPTIMIZERS[train.optimizer](g.parameters(), train.lr_g or train.lr, train.betas)
     return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device,
-                       watch=FiniteWatch(device), bf16=train.precision == "bf16")
+                       watch=FiniteWatch(device), bf16=train.precision == "bf16", gens=(gen,))
 
 
-def _grad_norm(module: nn.Module) -> Tensor:
-    """The norm of all of a module's gradients, as a 0-dim tensor on their device (no host read)."""
-    grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
-    return torch.cat(grads).norm() if grads else torch.zeros((), device=next(module.parameters()).device)
+def _grad_norm(module: nn.Module, seeds: int = 1) -> Tensor:
+    """The norm of all of a module's gradients, as a 0-dim tensor on their device (no host read); of a
+    seed-batched module (trainables.models.seeded), each seed's norm: (S,)."""
+    grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(() if seeds == 1 else (seeds,), device=next(module.parameters()).device)
+    if seeds == 1:
+        return torch.cat([g.flatten() for g in grads]).norm()
+    return torch.stack([g.reshape(seeds, -1).square().sum(dim=1) for g in grads]).sum(dim=0).sqrt()
+
+
+def _backward(ctx: StepContext, loss: Tensor) -> None:
+    """Backward of the loss; with S seeds of the seeds' own losses (S,) summed: each seed gets its own gradient."""
+    (loss if ctx.seeds == 1 else loss.sum()).backward()
 
 
 class FiniteWatch:
     """The first non-finite loss of each net, recorded on the device: no host read per step. `check()` reads it
     (once an epoch) and raises Diverged naming the loss, its value and the step it became non-finite at."""
 
-    def __init__(self, device: torch.device):
-        self.first = {net: torch.full((), -1, dtype=torch.long, device=device) for net in ("D", "G")}
-        self.value = {net: torch.zeros((), device=device) for net in ("D", "G")}
+    def __init__(self, device: torch.device, seeds: int = 1):
+        shape = () if seeds == 1 else (seeds,)  # one entry per seed of a seed-batched run
+        self.first = {net: torch.full(shape, -1, dtype=torch.long, device=device) for net in ("D", "G")}
+        self.value = {net: torch.zeros(shape, device=device) for net in ("D", "G")}
 
     def see(self, net: str, loss: Tensor, step: int) -> None:
         bad = ~torch.isfinite(loss.detach()) & (self.first[net] < 0)
         self.first[net] = torch.where(bad, self.first[net].new_full((), step), self.first[net])
         self.value[net] = torch.where(bad, loss.detach().float(), self.value[net])
 
+    def found(self) -> list[str | None]:
+        """Per seed, the first non-finite loss as a message (None where all were finite): one host read."""
+        first, value = torch.stack(list(self.first.values())), torch.stack(list(self.value.values()))  # (2, S)
+        out: list[str | None] = []
+        for steps, values in zip(first.reshape(2, -1).T.tolist(), value.reshape(2, -1).T.tolist()):
+            bad = [(s, v, net) for s, v, net in zip(steps, values, self.first) if s >= 0]
+            step, value_, net = min(bad, key=lambda f: (f[0], f[2])) if bad else (0, 0.0, "")
+            out.append(f"{net} loss is {value_} at {net} step {step}" if bad else None)
+        return out
+
     def check(self) -> None:
-        first, value = torch.stack(list(self.first.values())), torch.stack(list(self.value.values()))
-        found = [(s, v, net) for s, v, net in zip(first.tolist(), value.tolist(), self.first) if s >= 0]
-        if found:
-            step, value_, net = min(found, key=lambda f: (f[0], f[2]))
-            raise Diverged(f"{net} loss is {value_} at {net} step {step}")
+        """Raise Diverged with the first non-finite loss of a one-seed run."""
+        message = self.found()[0]
+        if message:
+            raise Diverged(message)
 
 
 def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
@@ -84,7 +104,7 @@ def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
         for hook, p in ctx.hooks("targets"):
             rt, ft, extra = hook(ctx, p, rt, ft)
             logs.update(extra)
-        loss = ctx.loss.d(real_logits, fake_logits, rt, ft)
+        loss = ctx.per_seed(ctx.loss.d, real_logits, fake_logits, rt, ft)  # () or, with S seeds, (S,)
         for hook, p in ctx.hooks("d_extra"):
             logs["loss/d_base"] = loss.detach()
             term, extra = hook(ctx, p, real_in, fake_in)
@@ -92,14 +112,14 @@ def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
             logs.update(extra)
     ctx.watch.see("D", loss, ctx.counts["d_steps"])
     ctx.opt_d.zero_grad(set_to_none=True)
-    loss.backward()
-    logs["grad/d"] = _grad_norm(ctx.d)
+    _backward(ctx, loss)
+    logs["grad/d"] = _grad_norm(ctx.d, ctx.seeds)
     ctx.opt_d.step()
     ctx.counts["d_steps"] += 1
     for hook, p in ctx.hooks("after_d"):
         logs.update(hook(ctx, p))
-    logs.update({"loss/d": loss.detach(), "d/real": d_probability(real_logits),
-                 "d/fake": d_probability(fake_logits)})
+    logs.update({"loss/d": loss.detach(), "d/real": ctx.per_seed(d_probability, real_logits),
+                 "d/fake": ctx.per_seed(d_probability, fake_logits)})
     return logs
 
 
@@ -117,11 +137,11 @@ def g_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
             loss, extra = hook(ctx, p, real, fake, d_fn)
             logs.update(extra)
         else:
-            loss = ctx.loss.g(d_fn(d_view(ctx, fake)))
+            loss = ctx.per_seed(ctx.loss.g, d_fn(d_view(ctx, fake)))
     ctx.watch.see("G", loss, ctx.counts["g_steps"])
     ctx.opt_g.zero_grad(set_to_none=True)
-    loss.backward()
-    logs["grad/g"] = _grad_norm(ctx.g)
+    _backward(ctx, loss)
+    logs["grad/g"] = _grad_norm(ctx.g, ctx.seeds)
     ctx.opt_g.step()
     ctx.counts["g_steps"] += 1
     logs["loss/g"] = loss.detach()

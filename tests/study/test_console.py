@@ -14,7 +14,7 @@ from study.space import TrialBuilder
 from study.spec import load_spec
 from study.tracking import arm_metrics, description
 from trainables import names
-from trainables.tune import compact, run_name, short_keys, trial_label
+from trainables.naming import compact, run_name, short_keys, trial_label
 
 
 class FakeTrial:

@@ -44,14 +44,14 @@ def _noise(ctx: StepContext, p: Noise, x: Tensor) -> Tensor:
     std = p.std * max(0.0, 1.0 - ctx.progress / end) if end > 0 else 0.0
     if std <= 0 or not ctx.training:
         return x
-    return x + std * torch.randn(x.shape, generator=ctx.gen, device=x.device, dtype=x.dtype)
+    return x + std * ctx.draw(torch.randn, tuple(x.shape), x.dtype)
 
 
 REMEDIES: dict[str, Remedy] = {
     "packing": Remedy(doc="PacGAN: D judges packs of m samples, all real or all fake; train.batch_size packs a step "
                           "(Lin et al. 2018)",
-                      params=Pack, model=_pack_model, inputs=_pack),
+                      params=Pack, model=_pack_model, inputs=_pack, seed_separable=True),
     "instance_noise": Remedy(
         doc="instance noise on every D input, real and fake, std annealed linearly to 0 (Sonderby et al. 2016)",
-        params=Noise, inputs=_noise),
+        params=Noise, inputs=_noise, seed_separable=True),
 }

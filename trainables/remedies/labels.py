@@ -18,13 +18,17 @@ class Smooth:
     alpha: float = Field(0.9, gt=0.0, le=1.0)  # the real target
 
 
+def _fraction(flip_r: Tensor, flip_f: Tensor) -> Tensor:
+    return (flip_r.sum() + flip_f.sum()).double() / (flip_r.numel() + flip_f.numel())
+
+
 def _flip(ctx: StepContext, p: Flip, rt: Tensor, ft: Tensor) -> tuple[Tensor, Tensor, Logs]:
     """Flip each D target independently with probability `rate` (per-label Bernoulli; seed label-noise study)."""
     if p.rate <= 0:
         return rt, ft, {"remedy/label_flip/fraction": torch.zeros((), dtype=torch.float64, device=rt.device)}
-    flip_r = torch.rand(rt.shape, generator=ctx.gen, device=rt.device) < p.rate
-    flip_f = torch.rand(ft.shape, generator=ctx.gen, device=ft.device) < p.rate
-    frac = (flip_r.sum() + flip_f.sum()).double() / (rt.numel() + ft.numel())
+    flip_r = ctx.draw(torch.rand, tuple(rt.shape)) < p.rate
+    flip_f = ctx.draw(torch.rand, tuple(ft.shape)) < p.rate
+    frac = ctx.per_seed(_fraction, flip_r, flip_f)
     return torch.where(flip_r, 1.0 - rt, rt), torch.where(flip_f, 1.0 - ft, ft), {"remedy/label_flip/fraction": frac}
 
 
@@ -35,7 +39,7 @@ def _smooth(ctx: StepContext, p: Smooth, rt: Tensor, ft: Tensor) -> tuple[Tensor
 
 REMEDIES: dict[str, Remedy] = {
     "label_flip": Remedy(doc="per-label Bernoulli flips of D's targets", params=Flip, targets=_flip,
-                         needs_targets=True),
+                         needs_targets=True, seed_separable=True),
     "label_smoothing": Remedy(doc="one-sided label smoothing (Salimans et al. 2016)", params=Smooth,
-                              targets=_smooth, needs_targets=True),
+                              targets=_smooth, needs_targets=True, seed_separable=True),
 }

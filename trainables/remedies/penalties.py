@@ -42,7 +42,7 @@ def _input_grad(d_fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
 def _gradient_penalty(ctx: StepContext, p: GP, real: Tensor, fake: Tensor) -> tuple[Tensor, Logs]:
     """lambda E (||grad D(x_hat)||_2 - 1)^2 at uniform interpolates of real and fake (Gulrajani et al. 2017)."""
     n = min(len(real), len(fake))
-    eps = torch.rand((n,) + (1,) * (real.dim() - 1), generator=ctx.gen, device=real.device)
+    eps = ctx.draw(torch.rand, (n,) + (1,) * (real.dim() - 1))
     x_hat = eps * real[:n].detach() + (1 - eps) * fake[:n].detach()
     norm = _input_grad(side_effect_free(ctx.d), x_hat).norm(dim=1)
     penalty = p.weight * ((norm - 1.0) ** 2).mean()
@@ -80,5 +80,5 @@ REMEDIES: dict[str, Remedy] = {
     "weight_clipping": Remedy(
         doc="clip D weights to [-c, c] (Arjovsky et al. 2017); conflicts with the other Lipschitz constraints "
             "gradient_penalty (which replaces clipping) and spectral_norm (clipping the unnormalised weight)",
-        params=Clip, after_d=_clip, conflicts=("gradient_penalty", "spectral_norm")),
+        params=Clip, after_d=_clip, conflicts=("gradient_penalty", "spectral_norm"), seed_separable=True),
 }

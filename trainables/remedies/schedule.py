@@ -34,7 +34,7 @@ def _n_critic(cfg: Any, p: NCritic, train: Any) -> Any:
 
 REMEDIES: dict[str, Remedy] = {
     "two_timescale": Remedy(doc="two-timescale update rule, lr_d 4e-4 and lr_g 1e-4 (Heusel et al. 2017)",
-                            params=TTUR, train=_ttur, sets=("lr_d", "lr_g")),
+                            params=TTUR, train=_ttur, sets=("lr_d", "lr_g"), seed_separable=True),
     "n_critic": Remedy(doc="n D steps per G step, 5 in WGAN and WGAN-GP (Arjovsky et al. 2017)",
-                       params=NCritic, train=_n_critic, sets=("n_critic",)),
+                       params=NCritic, train=_n_critic, sets=("n_critic",), seed_separable=True),
 }
