@@ -23,6 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from _out import publish  # benchmarks/ is on sys.path when a benchmark runs as a script
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from trainables.run import GANRun
 from trainables.seeds import SeedGroup, seed_configs
@@ -78,6 +79,24 @@ def bare_epoch(run: GANRun, steps: int) -> None:
     sync(run.device)
 
 
+class _Dispatches(TorchDispatchMode):
+    """Counts the aten ops dispatched (each one a kernel launch or a view): what bounds small nets on a GPU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _dispatches(fn: Callable[[], Any]) -> int:
+    with _Dispatches() as mode:
+        fn()
+    return mode.count
+
+
 def _timed(fn: Callable[[], Any], device: torch.device) -> float:
     sync(device)
     t0 = time.perf_counter()
@@ -97,9 +116,10 @@ def step_vs_bare(name: str, config: dict[str, Any], device: str, rounds: int) ->
         times["bare"].append(_timed(lambda: bare_epoch(bare_run, steps), bare_run.device) / steps)
         times["platform"].append(_timed(platform_run.train_epoch, platform_run.device) / steps)
     bare, platform = statistics.median(times["bare"]), statistics.median(times["platform"])
+    ops = (_dispatches(lambda: bare_epoch(bare_run, steps)) / steps, _dispatches(platform_run.train_epoch) / steps)
     precision = config["train"]["precision"]
     return [_shown(f"| {name} | {precision} | {config['train']['batch_size']} | {bare * 1e3:.3f} | "
-                   f"{platform * 1e3:.3f} | {bare / platform:.3f} |")]
+                   f"{platform * 1e3:.3f} | {bare / platform:.3f} | {ops[0]:.0f} / {ops[1]:.0f} |")]
 
 
 def seed_rates(device: str, sizes: list[int], steps: int) -> list[str]:
@@ -151,7 +171,7 @@ def tune_rows(device: str, quick: bool) -> list[str]:
         return [f"(c) not measured: {err}"]
     one_at_a_time = 1.0 if device == "cuda" else float(os.cpu_count() or 1)
     fractions = [one_at_a_time, *((0.25, 0.1) if device == "cuda" else (1.0, 0.5))][: 2 if quick else 3]
-    trials, epochs, steps = (4, 2, 20) if quick else (16, 3, 100)
+    trials, epochs, steps = (4, 1, 10) if quick else (16, 3, 100)
     return table(measure(device, fractions, trials, epochs, steps), device, epochs, steps)
 
 
@@ -176,7 +196,8 @@ def main() -> None:
     t0 = time.perf_counter()
     lines = [f"device: {card}; torch {torch.__version__}; {'quick' if quick else 'full'} settings", "",
              "(a) platform step vs bare loop (median ms/step; bare / platform: goal >= 0.95)", "",
-             "| model | precision | batch | bare ms | platform ms | bare / platform |", "|---|---|---:|---:|---:|---:|"]
+             "| model | precision | batch | bare ms | platform ms | bare / platform | aten ops a step, bare / "
+             "platform |", "|---|---|---:|---:|---:|---:|---:|"]
     for precision in ("fp32", "bf16"):
         lines += step_vs_bare("ring8 MLP", ring_config(precision, ring_steps), dev, rounds)
         if not (quick and precision == "bf16" and dev == "cpu"):  # CPU bf16 convolutions: seconds a step here

@@ -75,6 +75,15 @@ def outcome_of(trial: Any, interrupted: Collection[str] = ()) -> str:
     return outcome
 
 
+def outcome_counts(outcome: str) -> dict[str, int]:
+    """A trial's outcome as counts of seeds: `collapsed` -> {collapsed: 1}; a seed-batched trial's
+    `1 censored, 3 never_diverse` (trainables/tune.py) -> {censored: 1, never_diverse: 3}."""
+    parts = [p.split(" ", 1) for p in outcome.split(", ")]
+    if all(len(p) == 2 and p[0].isdigit() for p in parts):
+        return {o: int(n) for n, o in parts}
+    return {outcome: 1}
+
+
 def trial_row(trial: Any, epochs: int | None = None, interrupted: Collection[str] = ()) -> list[str]:
     """[name, epoch, quality, spread, state]: a running trial's state, a finished trial's outcome."""
     result = trial.last_result or {}
@@ -98,6 +107,9 @@ def finished_line(trial: Any) -> str:
     """One line for a trial that ended: `flip=0.05 s1: collapsed at epoch 7 (quality 0.912, spread 0.310)`."""
     result = trial.last_result or {}
     outcome, epoch = outcome_of(trial), result.get(names.EPOCH, 0)
+    if outcome_counts(outcome) != {outcome: 1}:  # a seed-batched trial: its seeds' outcomes, its mean scores
+        return (f"{trial}: {outcome} after {epoch} epochs (mean quality {_fmt(result.get(names.HQ_FRACTION))}, "
+                f"mean spread {_fmt(result.get(names.SPREAD))})")
     text = {names.COLLAPSED_OUTCOME: f"collapsed at epoch {result.get(names.COLLAPSE_EPOCH, epoch)}",
             names.DIVERGED_OUTCOME: f"diverged at epoch {result.get(names.DIVERGE_EPOCH, epoch)}",
             names.NEVER_DIVERSE_OUTCOME: f"never diverse in {epoch} epochs",
@@ -114,7 +126,8 @@ def counts_line(trials: Sequence[Any], elapsed: float, total: int | None = None,
     done = [t for t in trials if t.status in DONE_STATUSES and _id(t) not in interrupted]
     outcomes: dict[str, int] = {}
     for t in done:
-        outcomes[outcome_of(t)] = outcomes.get(outcome_of(t), 0) + 1
+        for outcome, n in outcome_counts(outcome_of(t)).items():  # seeds, for a seed-batched trial
+            outcomes[outcome] = outcomes.get(outcome, 0) + n
     detail = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
     total = max(total or 0, len(trials))
     parts = [f"{len(done)} of {total} trials done" + (f" ({detail})" if detail else "")]

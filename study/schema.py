@@ -135,5 +135,5 @@ class Spec(Strict):
     @property
     def trial_resources(self) -> dict[str, float]:
         """What one trial asks Ray for: `resources` per seed, times the seeds it trains together."""
-        size = min(self.seeds_per_trial, len(self.seed_list))
-        return {"cpu": self.resources.cpu * size, "gpu": self.resources.gpu * size}
+        size = min(self.seeds_per_trial, len(self.seed_list))  # 4 decimals: 0.14 x 50 is 7 GPUs, as for Ray
+        return {"cpu": round(self.resources.cpu * size, 4), "gpu": round(self.resources.gpu * size, 4)}

@@ -38,6 +38,9 @@ def stopped_early(result: dict[str, Any] | None) -> bool:
     if not result or "epoch" not in result:
         return False
     planned = result.get(names.EPOCHS_PLANNED, result["epoch"])
+    if names.STOPPED_SEEDS in result:  # a seed-batched trial: one seed stopped early, or the whole trial (ASHA)
+        return bool(result[names.STOPPED_SEEDS]) or (int(result["epoch"]) < int(planned)
+                                                     and float(result.get(names.DIVERGED, 0)) < 1)
     return int(result["epoch"]) < int(planned) and not result.get(names.DIVERGED)
 
 

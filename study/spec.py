@@ -223,6 +223,9 @@ def _check_seed_batch(spec: Spec) -> None:
     trial's GPU share (resources.gpu x seeds) must be a fraction or a whole number of GPUs (Ray's rule)."""
     if spec.seeds_per_trial < 2:
         return
+    if len(spec.seed_list) > spec.seeds_per_trial and len(spec.seed_list) % spec.seeds_per_trial:
+        raise SpecError(f"seeds_per_trial: {spec.seeds_per_trial} does not divide the {len(spec.seed_list)} seeds; "
+                        f"uneven trials would weigh seeds unevenly in the objective Optuna gets")
     layers: list[tuple[str, Mapping[str, Any]]] = [("fixed", {})]
     layers += [(f"search.{k}={format_value(k, v)}", overrides({k: v})) for k, d in spec.search.items()
                if d.kind in CATEGORICAL and not conditional_remedy(k) for v in d.values]
@@ -232,7 +235,7 @@ def _check_seed_batch(spec: Spec) -> None:
         except ValueError as err:
             raise SpecError(f"seeds_per_trial: {spec.seeds_per_trial} seeds a trial, but {where}: {err}") from None
     gpu = spec.trial_resources["gpu"]
-    if gpu > 1 and not float(gpu).is_integer():
+    if gpu > 1 and abs(gpu - round(gpu)) > 1e-4:  # Ray counts resources in units of 1e-4
         raise SpecError(f"seeds_per_trial: a trial asks for resources.gpu x seeds = {gpu:g} GPUs; Ray takes a "
                         f"fraction of one GPU or whole GPUs")
 

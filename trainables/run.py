@@ -18,14 +18,14 @@ from trainables.evaluate import Evaluator, ModeScorer, eval_mode, generate, repo
 from trainables.hooks import d_view
 from trainables.metrics.collapse import STATE_CODE, CollapseRule, collapse_status, objective, states_of
 from trainables.metrics.registry import metric_of
-from trainables.step import Diverged, build_context, train_step
+from trainables.step import Diverged, build_context, epoch_means, train_step
 
 
 def set_deterministic(on: bool) -> None:
     """PyTorch's deterministic algorithms and cuDNN flags on or off for this process (a reused actor may have
     run a trial with the other setting); CUBLAS_WORKSPACE_CONFIG is set for deterministic cuBLAS on GPUs. An op
-    with no deterministic CUDA kernel warns instead of failing the trial (the metrics' integer bincounts, whose
-    counts do not depend on the order of their atomic adds)."""
+    with no deterministic CUDA kernel warns, naming itself, instead of failing a trial that has trained for hours;
+    whether a run repeats is measured (benchmarks/throughput.py --determinism), not assumed."""
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(on, warn_only=True)
@@ -113,16 +113,14 @@ class GANRun:
             pos[0] += bs
             return batch
 
-        sums: dict[str, Tensor] = {}  # float64 on the device: the step never waits for the host
+        logs = []  # each step's statistics, on the device: the step never waits for the host
         g_steps = max(1, self._steps() // self.ctx.n_critic)
         self.ctx.g.train(), self.ctx.d.train()
         for i in range(g_steps):
             self.ctx.progress = (self.epoch + i / g_steps) / self.epochs
-            for k, v in train_step(self.ctx, next_real).items():
-                sums[k] = sums[k] + v.double() if k in sums else v.double()
+            logs.append(train_step(self.ctx, next_real))
         self.ctx.watch.check()  # raises Diverged with the first non-finite loss and its step
-        means = (torch.stack(list(sums.values())) / g_steps).tolist() if sums else []  # one host read an epoch
-        return dict(zip(sums, means))
+        return epoch_means(logs, g_steps)[0]  # one host read an epoch
 
     def extended_due(self) -> bool:
         """Whether this epoch's evaluation includes the listed metrics: every `eval.extended_every` epochs,

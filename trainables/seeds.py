@@ -22,7 +22,7 @@ from trainables.config import TrialConfig, resolve
 from trainables.models.seeded import stack_seeds, unstack_seed
 from trainables.remedies import REMEDIES
 from trainables.run import GANRun
-from trainables.step import OPTIMIZERS, FiniteWatch, train_step
+from trainables.step import OPTIMIZERS, FiniteWatch, epoch_means, train_step
 
 
 def check_seed_batch(cfg: TrialConfig, seeds: int) -> None:
@@ -59,7 +59,7 @@ class SeedGroup:
             first.ctx, g=g, d=d, seeds=self.seeds, gens=tuple(m.gen for m in self.members),
             opt_d=OPTIMIZERS[train.optimizer](d.parameters(), train.lr_d or train.lr, train.betas),
             opt_g=OPTIMIZERS[train.optimizer](g.parameters(), train.lr_g or train.lr, train.betas),
-            watch=FiniteWatch(self.device, self.seeds), counts={"d_steps": 0, "g_steps": 0})
+            watch=FiniteWatch(self.seeds), counts={"d_steps": 0, "g_steps": 0})
         self.stopped = [False] * self.seeds  # seeds ended early by the caller (stop on collapse)
 
     @property
@@ -83,17 +83,14 @@ class SeedGroup:
             pos += bs
             return self.x[rows]
 
-        sums: dict[str, Tensor] = {}
+        logs = []
         g_steps = max(1, self.members[0]._steps() // ctx.n_critic)
         ctx.g.train(), ctx.d.train()
         epoch, epochs = self.members[0].epoch, self.members[0].epochs
         for i in range(g_steps):
             ctx.progress = (epoch + i / g_steps) / epochs
-            for k, v in train_step(ctx, next_real).items():
-                v = v.double().expand(self.seeds)  # a remedy's group-wide value is every seed's
-                sums[k] = sums[k] + v if k in sums else v
-        rows = (torch.stack(list(sums.values())) / g_steps).T.tolist() if sums else [[]] * self.seeds  # one read
-        return [dict(zip(sums, row)) for row in rows]
+            logs.append(train_step(ctx, next_real))
+        return epoch_means(logs, g_steps, self.seeds)  # one host read
 
     def _sync(self) -> None:
         """Copy each seed's slice of the stacked nets into its own GANRun (whose evaluation reads them)."""
@@ -124,7 +121,7 @@ class SeedGroup:
         return {"members": [m.state_dict() for m in self.members], "stopped": list(self.stopped),
                 "g": self.ctx.g.state_dict(), "d": self.ctx.d.state_dict(),
                 "opt_g": self.ctx.opt_g.state_dict(), "opt_d": self.ctx.opt_d.state_dict(),
-                "counts": dict(self.ctx.counts), "watch": {k: v.clone() for k, v in self.ctx.watch.first.items()}}
+                "counts": dict(self.ctx.counts)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         for m, s in zip(self.members, state["members"], strict=True):
@@ -135,8 +132,6 @@ class SeedGroup:
         self.ctx.opt_g.load_state_dict(state["opt_g"])
         self.ctx.opt_d.load_state_dict(state["opt_d"])
         self.ctx.counts.update(state["counts"])
-        for k, v in state["watch"].items():
-            self.ctx.watch.first[k] = v.to(self.device)
 
 
 def seed_configs(base: TrialConfig | Mapping[str, Any], seeds: Sequence[int]) -> list[TrialConfig]:

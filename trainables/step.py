@@ -44,17 +44,17 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     opt_d = OPTIMIZERS[train.optimizer](d.parameters(), train.lr_d or train.lr, train.betas)
     opt_g = OPTIMIZERS[train.optimizer](g.parameters(), train.lr_g or train.lr, train.betas)
     return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device,
-                       watch=FiniteWatch(device), bf16=train.precision == "bf16", gens=(gen,))
+                       watch=FiniteWatch(), bf16=train.precision == "bf16", gens=(gen,))
 
 
 def _grad_norm(module: nn.Module, seeds: int = 1) -> Tensor:
     """The norm of all of a module's gradients, as a 0-dim tensor on their device (no host read); of a
     seed-batched module (trainables.models.seeded), each seed's norm: (S,)."""
-    grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
         return torch.zeros(() if seeds == 1 else (seeds,), device=next(module.parameters()).device)
-    if seeds == 1:
-        return torch.cat([g.flatten() for g in grads]).norm()
+    if seeds == 1:  # the norm of the per-tensor norms (clip_grad_norm_'s foreach kernel): no copy of the gradients
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     return torch.stack([g.reshape(seeds, -1).square().sum(dim=1) for g in grads]).sum(dim=0).sqrt()
 
 
@@ -64,27 +64,40 @@ def _backward(ctx: StepContext, loss: Tensor) -> None:
 
 
 class FiniteWatch:
-    """The first non-finite loss of each net, recorded on the device: no host read per step. `check()` reads it
-    (once an epoch) and raises Diverged naming the loss, its value and the step it became non-finite at."""
+    """The first non-finite loss of each net since the last check. A step only keeps a reference to its loss (no
+    kernel, no host read); `found()` stacks an epoch's losses once, finds the first non-finite one of each net
+    on the device and reads the result in one host read; `check()` raises Diverged naming it."""
 
-    def __init__(self, device: torch.device, seeds: int = 1):
-        shape = () if seeds == 1 else (seeds,)  # one entry per seed of a seed-batched run
-        self.first = {net: torch.full(shape, -1, dtype=torch.long, device=device) for net in ("D", "G")}
-        self.value = {net: torch.zeros(shape, device=device) for net in ("D", "G")}
+    def __init__(self, seeds: int = 1):
+        self.seeds = seeds  # a seed-batched run's losses are (S,): one verdict per seed
+        self.seen: dict[str, tuple[list[int], list[Tensor]]] = {"D": ([], []), "G": ([], [])}
 
     def see(self, net: str, loss: Tensor, step: int) -> None:
-        bad = ~torch.isfinite(loss.detach()) & (self.first[net] < 0)
-        self.first[net] = torch.where(bad, self.first[net].new_full((), step), self.first[net])
-        self.value[net] = torch.where(bad, loss.detach().float(), self.value[net])
+        steps, losses = self.seen[net]
+        steps.append(step)
+        losses.append(loss.detach())
+
+    def _first_bad(self, losses: list[Tensor], device: torch.device) -> Tensor:
+        """(2, S): per seed, the index of the first non-finite loss (-1: none) and its value."""
+        if not losses:
+            return torch.tensor([[-1.0] * self.seeds, [0.0] * self.seeds], device=device)
+        stacked = torch.stack(losses).float().reshape(len(losses), self.seeds)  # (steps, S)
+        bad = ~torch.isfinite(stacked)
+        index = bad.int().argmax(dim=0)  # the first True (argmax returns the first maximum)
+        value = stacked.gather(0, index.unsqueeze(0)).squeeze(0)
+        return torch.stack([torch.where(bad.any(dim=0), index.float(), -1.0), value])
 
     def found(self) -> list[str | None]:
-        """Per seed, the first non-finite loss as a message (None where all were finite): one host read."""
-        first, value = torch.stack(list(self.first.values())), torch.stack(list(self.value.values()))  # (2, S)
+        """Per seed, the first non-finite loss as a message (None where all were finite); forgets what it saw."""
+        device = next((losses[0].device for _, losses in self.seen.values() if losses), torch.device("cpu"))
+        firsts = torch.stack([self._first_bad(losses, device) for _, losses in self.seen.values()]).tolist()
         out: list[str | None] = []
-        for steps, values in zip(first.reshape(2, -1).T.tolist(), value.reshape(2, -1).T.tolist()):
-            bad = [(s, v, net) for s, v, net in zip(steps, values, self.first) if s >= 0]
-            step, value_, net = min(bad, key=lambda f: (f[0], f[2])) if bad else (0, 0.0, "")
-            out.append(f"{net} loss is {value_} at {net} step {step}" if bad else None)
+        for seed in range(self.seeds):
+            bad = [(self.seen[net][0][int(f[0][seed])], f[1][seed], net)
+                   for net, f in zip(self.seen, firsts) if f[0][seed] >= 0]
+            step, value, net = min(bad, key=lambda b: (b[0], b[2])) if bad else (0, 0.0, "")
+            out.append(f"{net} loss is {value} at {net} step {step}" if bad else None)
+        self.seen = {"D": ([], []), "G": ([], [])}
         return out
 
     def check(self) -> None:
@@ -92,6 +105,17 @@ class FiniteWatch:
         message = self.found()[0]
         if message:
             raise Diverged(message)
+
+
+def epoch_means(logs: list[Logs], steps: int, seeds: int = 1) -> list[dict[str, float]]:
+    """Each statistic's sum over an epoch's steps / `steps`, per seed (a remedy's group-wide value is every
+    seed's): a few ops per statistic at the end of the epoch and one host read, nothing per step."""
+    keys = list(dict.fromkeys(k for step in logs for k in step))
+    if not keys:
+        return [{} for _ in range(seeds)]
+    sums = [torch.stack([step[k] for step in logs if k in step]).double().sum(dim=0).expand(seeds) for k in keys]
+    rows = (torch.stack(sums) / steps).T.tolist()  # (seeds, keys)
+    return [dict(zip(keys, row)) for row in rows]
 
 
 def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:

@@ -130,7 +130,7 @@ class GANTrainable(tune.Trainable):
         kw = self.setup_kwargs
         _store_present(kw["tracking_uri"])
         if child.run_id is None:
-            seed = f" and params.{names.SEED_PARAM} = '{child.cfg.seed}'" if len(self.children) > 1 else ""
+            seed = f" and tags.{names.SEED_TAG} = '{child.cfg.seed}'" if len(self.children) > 1 else ""
             found = _retry(self.client.search_runs, [kw["experiment_id"]], filter_string=(
                 f"tags.`{names.TRIAL_ID}` = '{self.trial_id}' and tags.{names.PARENT} = '{kw['parent_run_id']}'"
                 + seed))
@@ -152,7 +152,7 @@ class GANTrainable(tune.Trainable):
 
     def _create_run(self, child: Child) -> str:
         tags = {names.PARENT: self.setup_kwargs["parent_run_id"], names.TRIAL_ID: self.trial_id,
-                names.ROLE: names.ROLE_TRIAL, names.OUTCOME: names.RUNNING,
+                names.ROLE: names.ROLE_TRIAL, names.OUTCOME: names.RUNNING, names.SEED_TAG: str(child.cfg.seed),
                 names.CONFIG_KEY: json.dumps(sorted(self.search_values.items()))}
         run = _retry(self.client.create_run, self.setup_kwargs["experiment_id"], tags=tags,
                      run_name=run_name(self.search_values, int(child.cfg.seed)))
@@ -208,11 +208,17 @@ class GANTrainable(tune.Trainable):
             return {k: v for k, v in result.items() if k != "error"}
         latest = [c.last or {} for c in self.children]
         keys = {k for r in latest for k, v in r.items() if isinstance(v, (int, float)) and k != names.STATE}
-        out: dict[str, Any] = {k: sum(float(r.get(k, math.nan)) for r in latest) / len(latest) for k in keys}
+        out: dict[str, Any] = {}
+        for k in keys:  # over the seeds that report it (a diverged seed's last result has no eval/ keys)
+            values = [float(r[k]) for r in latest if k in r]
+            out[k] = sum(values) / len(values)
         out[names.EPOCH] = max(int(r.get(names.EPOCH, 0)) for r in latest)
+        planned = self._run(self.children[0]).epochs
+        out[names.STOPPED_SEEDS] = sum(  # ended before their last epoch, not by diverging (stop-on-collapse)
+            self.group.stopped[i] and int(r.get(names.EPOCH, 0)) < planned for i, r in enumerate(latest))
         outcomes = [self._outcome(c) for c in self.children]
         out[names.OUTCOME_RESULT] = ", ".join(f"{outcomes.count(o)} {o}" for o in sorted(set(outcomes)))
-        out[names.EPOCHS_PLANNED] = self._run(self.children[0]).epochs
+        out[names.EPOCHS_PLANNED] = planned
         out[names.DONE] = self.group.done
         return out
 
@@ -285,7 +291,8 @@ class GANTrainable(tune.Trainable):
     def load_checkpoint(self, checkpoint: str) -> None:  # type: ignore[override]  # a directory, as saved
         state = torch.load(os.path.join(checkpoint, "state.pt"), weights_only=True)  # never executes code
         (self.group or self._run(self.children[0])).load_state_dict(state["run"])
-        for child, run_id in zip(self.children, state["mlflow_run_ids"], strict=True):
+        run_ids = state["mlflow_run_ids"] if "mlflow_run_ids" in state else [state["mlflow_run_id"]]  # before #12
+        for child, run_id in zip(self.children, run_ids, strict=True):
             child.run_id, child.attached, child.finished = run_id, False, False  # reattached at the next step
 
     def reset_config(self, new_config: dict) -> bool:

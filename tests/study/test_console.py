@@ -1,4 +1,4 @@
-"""The study's console (study/console.py) and the names of trials and runs (trainables/tune.py)."""
+"""The study's console (study/console.py) and the names of trials and runs (trainables/naming.py)."""
 from __future__ import annotations
 
 import re
@@ -9,12 +9,21 @@ import pytest
 import yaml
 from tests_support import run_study, tiny_spec
 
-from study.console import StudyConsole, TrialNamer, counts_line, finished_line, state_name, table, trial_row
+from study.console import (
+    StudyConsole,
+    TrialNamer,
+    counts_line,
+    finished_line,
+    outcome_counts,
+    state_name,
+    table,
+    trial_row,
+)
 from study.space import TrialBuilder
 from study.spec import load_spec
 from study.tracking import arm_metrics, description
 from trainables import names
-from trainables.naming import compact, run_name, short_keys, trial_label
+from trainables.naming import compact, run_name, seeds_text, short_keys, trial_label
 
 
 class FakeTrial:
@@ -72,6 +81,19 @@ def test_rows_and_lines_show_epoch_quality_spread_and_state():
     text = table([trial_row(running, 12), trial_row(collapsed)])
     assert text.splitlines()[0].split() == ["trial", "epoch", "quality", "spread", "state"]
     assert len(text.splitlines()) == 3 and not re.search("[╭│+|]", text)
+
+
+def test_a_seed_batched_trial_is_named_by_its_seeds_and_counted_by_seed():
+    assert trial_label({"remedies.label_flip.rate": "0.1"}, [0, 1, 2, 3]) == "flip=0.1 s0-3"
+    assert trial_label({}, [2, 7]) == "seed 2,7" and seeds_text(5) == "5"
+    group = FakeTrial("flip=0.1 s0-3", "TERMINATED", epoch=10, outcome="1 censored, 3 never_diverse",
+                      **{names.HQ_FRACTION: 0.33, names.SPREAD: 0.75})
+    assert outcome_counts(group.last_result["outcome"]) == {"censored": 1, "never_diverse": 3}
+    assert finished_line(group) == ("flip=0.1 s0-3: 1 censored, 3 never_diverse after 10 epochs (mean quality "
+                                    "0.330, mean spread 0.750)")
+    alone = FakeTrial("flip=0 s4", "TERMINATED", epoch=10, outcome="collapsed")
+    assert counts_line([group, alone], 5.0, total=2) == "[5s] 2 of 2 trials done (1 censored, 1 collapsed, " \
+                                                        "3 never_diverse)"
 
 
 def test_console_prints_a_table_per_interval_and_one_final_table(capsys):

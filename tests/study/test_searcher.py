@@ -40,3 +40,12 @@ def test_a_diverged_trial_is_not_a_stopped_one():
     assert not stopped_early({"epoch": 2, names.EPOCHS_PLANNED: 5, names.DIVERGED: 1})
     assert stopped_early({"epoch": 2, names.EPOCHS_PLANNED: 5, names.DIVERGED: 0})
     assert not stopped_early({"epoch": 5, names.EPOCHS_PLANNED: 5}) and not stopped_early(None)
+
+
+def test_a_seed_batched_trial_is_pruned_when_any_of_its_seeds_stopped_early():
+    """Its result is the seeds' mean (trainables/tune.py): epoch is the furthest seed's, diverged a fraction."""
+    group = {"epoch": 5, names.EPOCHS_PLANNED: 5, names.DIVERGED: 0.5}
+    assert not stopped_early({**group, names.STOPPED_SEEDS: 0})  # one seed diverged, the other ran to the end
+    assert stopped_early({**group, names.STOPPED_SEEDS: 1})  # a seed stopped on collapse while the others ran
+    assert stopped_early({**group, "epoch": 3, names.STOPPED_SEEDS: 0})  # the whole trial stopped (ASHA)
+    assert not stopped_early({**group, "epoch": 3, names.DIVERGED: 1.0, names.STOPPED_SEEDS: 0})  # all diverged

@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 from tests_support import child_runs, run_study, tiny_spec
 
 from study.run import main
-from study.spec import validate
+from study.spec import SpecError, validate
 from tests.study.test_resume import _as_uninterrupted, _final, _spec, _start, _wait_for_finished_trials
 from trainables import names
 
@@ -32,9 +32,13 @@ def test_specs_that_cannot_batch_seeds_are_refused_naming_the_key(tmp_path, caps
 
 
 def test_seed_groups_split_the_seeds_and_scale_the_resources():
-    spec = validate({**_batched(tiny_spec("groups"), per_trial=3), "seeds": [5, 6, 7, 8]})
-    assert spec.seed_groups == [[5, 6, 7], [8]]
-    assert spec.trial_resources == {"cpu": 1.5, "gpu": 0.0}
+    spec = validate({**_batched(tiny_spec("groups"), per_trial=2), "seeds": [5, 6, 7, 8]})
+    assert spec.seed_groups == [[5, 6], [7, 8]]
+    assert spec.trial_resources == {"cpu": 1.0, "gpu": 0.0}
+    with pytest.raises(SpecError, match="seeds_per_trial: 3 does not divide the 4 seeds"):
+        validate({**_batched(tiny_spec("groups"), per_trial=3), "seeds": [5, 6, 7, 8]})
+    many = validate({**_batched(tiny_spec("gpu"), per_trial=50), "seeds": 50, "resources": {"cpu": 0.02, "gpu": 0.14}})
+    assert many.trial_resources["gpu"] == 7.0  # 0.14 x 50, not 7.000000000000001
 
 
 @pytest.mark.slow

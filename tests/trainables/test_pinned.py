@@ -3,10 +3,14 @@
 The typed-config refactor was checked against values recorded before it (all metrics equal, to the bit). The
 pins were re-recorded once after the protocol fixes that change training on purpose (D's output layer takes
 the model's init; PacGAN-m draws m x batch samples a step): re-record them only for such a change, and say so.
+Training and evaluation stay pinned to the bit. Two diagnostics are compared with a tolerance since the step
+stopped doing per-step bookkeeping on the device (#12): an epoch's means are summed once at its end (float64,
+other order: 1e-12), and gradient norms are a norm of per-tensor norms (float32, other order: 1e-6).
 """
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -38,8 +42,20 @@ def test_per_epoch_metrics_are_pinned(name):
     for _ in range(run.epochs):
         m = run.step()
         got.append({k: v for k, v in m.items() if not k.startswith("time/") and k != "compute/seconds"})
-    def same(x: object) -> object:
-        return "nan" if x != x else x  # NaN (nothing to measure) is pinned as such
-
     for epoch, pinned in zip(got, PINNED[name], strict=True):
-        assert {k: same(v) for k, v in epoch.items()} == {k: same(v) for k, v in pinned.items()}
+        assert set(epoch) == set(pinned)
+        assert not [k for k in pinned if not _same(k, epoch[k], pinned[k])], (epoch, pinned)
+
+
+def _same(key: str, got: object, pinned: object) -> bool:
+    """Equal to the bit (NaN, nothing to measure, is pinned as such); the epoch's step means within 1e-12 and
+    gradient norms within 1e-6 relative (summation order, see the module docstring)."""
+    if got != got and pinned != pinned:
+        return True
+    tolerance = 1e-6 if key.startswith("grad/") else 1e-12 if key.startswith(STEP_MEANS) else 0.0
+    if tolerance and isinstance(got, float) and isinstance(pinned, float):
+        return math.isclose(got, pinned, rel_tol=tolerance)
+    return got == pinned
+
+
+STEP_MEANS = ("loss/", "d/", "remedy/")
