@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.verify  # 3.6 minutes in CI (2026-12-04): make verify runs it
 def test_the_quick_throughput_benchmark_prints_each_section(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_", "GAN_STUDY_"))}
     env.update(GAN_STUDY_HOME=str(tmp_path / "home"), GAN_STUDY_DATA=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
