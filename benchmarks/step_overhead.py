@@ -14,37 +14,14 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 from _out import publish  # benchmarks/ is on sys.path when a benchmark runs as a script
+from throughput import bare_epoch, ring_config  # the bare loop and the nets, the same in both benchmarks
 
 from trainables.run import GANRun
 
 
 def make_run(steps: int) -> GANRun:
-    return GANRun({"seed": 0, "data": {"name": "ring8", "n_points": 20_000}, "model": {"name": "mlp"},
-                   "train": {"epochs": 1, "batch_size": 100, "lr": 1e-4, "steps_per_epoch": steps},
-                   "eval": {"n_samples": 1000, "metrics": []}})
-
-
-def bare_epoch(run: GANRun, steps: int) -> None:
-    """The same step written plainly: D on real and fake, BCE; G non-saturating; Adam on both."""
-    ctx, x = run.ctx, run.x
-    order = torch.randperm(len(x), generator=run.gen)
-    for i in range(steps):
-        real = x[order[(i * 100) % (len(x) - 100):][:100]]
-        fake = ctx.g(ctx.z(100))
-        r, f = ctx.d(real), ctx.d(fake.detach())
-        loss_d = F.binary_cross_entropy_with_logits(r, torch.ones_like(r)) + \
-            F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))
-        ctx.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        ctx.opt_d.step()
-        ctx.d.requires_grad_(False)
-        loss_g = F.softplus(-ctx.d(fake)).mean()
-        ctx.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        ctx.opt_g.step()
-        ctx.d.requires_grad_(True)
+    return GANRun(ring_config("fp32", steps))
 
 
 def main() -> None:

@@ -29,6 +29,9 @@ class FixedBuild:
     def __call__(self, sampled: dict) -> TrialConfig:
         return resolve(self.cfg)
 
+    def configs(self, sampled: dict) -> list[TrialConfig]:
+        return [self(sampled)]
+
     def values(self, sampled: dict) -> dict[str, str]:
         return {}
 

@@ -90,7 +90,7 @@ class Spec(Strict):
     search: dict[str, Distribution] = {}
     seeds: int | list[int] = 1
     # seeds trained together as one seed-batched model per trial (trainables/seeds.py; mlp family, row-wise
-    # remedies): a configuration's seeds run as ceil(seeds / seeds_per_trial) trials; resources are per seed
+    # remedies): a configuration's seeds run as seeds / seeds_per_trial trials; resources are per seed
     seeds_per_trial: int = Field(1, ge=1, le=1024)
     trials: int | None = Field(None, ge=1)
     objective: Objective = Objective()

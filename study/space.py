@@ -15,6 +15,7 @@ from typing import Any
 
 from study.schema import Distribution, Spec
 from trainables.config import TrialConfig, deep_merge, resolve, unflatten
+from trainables.seeds import seed_configs
 
 TRIAL_INDEX = "__trial_index__"  # set by ray.tune.search.Repeater: which seed of the configuration this is
 REMEDIES_KEY = "remedies"
@@ -116,10 +117,13 @@ class TrialBuilder:
         return {k: format_value(k, v) for k, v in sorted(decode(self.search, sampled).items())}
 
     def configs(self, sampled: Mapping[str, Any]) -> list[TrialConfig]:
-        """The TrialConfig of each seed the trial trains: Tune's Repeater index picks the seed group."""
-        seeds = self.groups[int(sampled.get(TRIAL_INDEX, 0)) % len(self.groups)]
-        layer = overrides(decode(self.search, sampled))
-        return [resolve(self.fixed, layer, {"seed": int(seed)}) for seed in seeds]
+        """The TrialConfig of each seed the trial trains (resolved once): the Repeater's index picks the group."""
+        return seed_configs(self(sampled), self._group(sampled))
 
     def __call__(self, sampled: Mapping[str, Any]) -> TrialConfig:
-        return self.configs(sampled)[0]
+        """The TrialConfig of the trial's (first) seed."""
+        seed = int(self._group(sampled)[0])
+        return resolve(self.fixed, overrides(decode(self.search, sampled)), {"seed": seed})
+
+    def _group(self, sampled: Mapping[str, Any]) -> list[int]:
+        return self.groups[int(sampled.get(TRIAL_INDEX, 0)) % len(self.groups)]

@@ -18,7 +18,7 @@ from trainables.evaluate import Evaluator, ModeScorer, eval_mode, generate, repo
 from trainables.hooks import d_view
 from trainables.metrics.collapse import STATE_CODE, CollapseRule, collapse_status, objective, states_of
 from trainables.metrics.registry import metric_of
-from trainables.step import Diverged, build_context, epoch_means, train_step
+from trainables.step import Diverged, build_context, epoch_logs, epoch_means
 
 
 def set_deterministic(on: bool) -> None:
@@ -94,31 +94,16 @@ class GANRun:
     def done(self) -> bool:
         return self.diverged_epoch is not None or self.epoch >= self.epochs
 
-    def _steps(self) -> int:
+    def g_steps(self) -> int:
+        """G steps an epoch: len(data) // batch_size steps whatever the packing (PacGAN's streams count packs),
+        or train.steps_per_epoch, over n_critic."""
         train = self.config.train
-        # an epoch is len(data) // batch_size steps whatever the packing (PacGAN's streams count packs)
-        return train.steps_per_epoch or max(1, len(self.x) // train.batch_size)
+        return max(1, (train.steps_per_epoch or max(1, len(self.x) // train.batch_size)) // self.ctx.n_critic)
 
     def train_epoch(self) -> dict[str, float]:
         """One epoch: a fresh permutation of the data, consumed by n_critic D batches per G step."""
-        bs, n = self.config.samples_per_step, len(self.x)
-        order = torch.randperm(n, generator=self.gen, device=self.device)
-        pos = [0]
-
-        def next_real() -> Tensor:
-            nonlocal order
-            if pos[0] + bs > n:
-                order, pos[0] = torch.randperm(n, generator=self.gen, device=self.device), 0
-            batch = self.x[order[pos[0] : pos[0] + bs]]
-            pos[0] += bs
-            return batch
-
-        logs = []  # each step's statistics, on the device: the step never waits for the host
-        g_steps = max(1, self._steps() // self.ctx.n_critic)
-        self.ctx.g.train(), self.ctx.d.train()
-        for i in range(g_steps):
-            self.ctx.progress = (self.epoch + i / g_steps) / self.epochs
-            logs.append(train_step(self.ctx, next_real))
+        g_steps = self.g_steps()
+        logs = epoch_logs(self.ctx, self.x, self.config.samples_per_step, g_steps, self.epoch, self.epochs)
         self.ctx.watch.check()  # raises Diverged with the first non-finite loss and its step
         return epoch_means(logs, g_steps)[0]  # one host read an epoch
 

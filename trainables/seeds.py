@@ -16,13 +16,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from trainables.config import TrialConfig, resolve
 from trainables.models.seeded import stack_seeds, unstack_seed
 from trainables.remedies import REMEDIES
 from trainables.run import GANRun
-from trainables.step import OPTIMIZERS, FiniteWatch, epoch_means, train_step
+from trainables.step import OPTIMIZERS, FiniteWatch, epoch_logs, epoch_means
 
 
 def check_seed_batch(cfg: TrialConfig, seeds: int) -> None:
@@ -71,25 +70,9 @@ class SeedGroup:
 
     def train_epoch(self) -> list[dict[str, float]]:
         """One epoch for every seed: each seed's own permutation of the data, its rows next to the others'."""
-        ctx, n, bs = self.ctx, len(self.x), self.members[0].config.samples_per_step
-        orders = [torch.randperm(n, generator=g, device=self.device) for g in ctx.gens]
-        pos = 0
-
-        def next_real() -> Tensor:  # (S * bs, ...): seed after seed
-            nonlocal orders, pos
-            if pos + bs > n:
-                orders, pos = [torch.randperm(n, generator=g, device=self.device) for g in ctx.gens], 0
-            rows = torch.cat([o[pos : pos + bs] for o in orders])
-            pos += bs
-            return self.x[rows]
-
-        logs = []
-        g_steps = max(1, self.members[0]._steps() // ctx.n_critic)
-        ctx.g.train(), ctx.d.train()
-        epoch, epochs = self.members[0].epoch, self.members[0].epochs
-        for i in range(g_steps):
-            ctx.progress = (epoch + i / g_steps) / epochs
-            logs.append(train_step(ctx, next_real))
+        first = self.members[0]
+        g_steps = first.g_steps()
+        logs = epoch_logs(self.ctx, self.x, first.config.samples_per_step, g_steps, first.epoch, first.epochs)
         return epoch_means(logs, g_steps, self.seeds)  # one host read
 
     def _sync(self) -> None:

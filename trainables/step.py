@@ -107,6 +107,29 @@ class FiniteWatch:
             raise Diverged(message)
 
 
+def epoch_logs(ctx: StepContext, x: Tensor, batch: int, g_steps: int, epoch: int, epochs: int) -> list[Logs]:
+    """One epoch of `g_steps` training steps, each seed drawing its real batches from its own permutation of `x`
+    (`batch` rows a D step, seeds side by side); the steps' statistics, left on the device."""
+    n = len(x)
+    orders = [torch.randperm(n, generator=g, device=x.device) for g in ctx.gens]
+    pos = 0
+
+    def next_real() -> Tensor:  # (S * batch, ...): seed after seed
+        nonlocal orders, pos
+        if pos + batch > n:
+            orders, pos = [torch.randperm(n, generator=g, device=x.device) for g in ctx.gens], 0
+        rows = orders[0][pos : pos + batch] if len(orders) == 1 else torch.cat([o[pos : pos + batch] for o in orders])
+        pos += batch
+        return x[rows]
+
+    logs = []
+    ctx.g.train(), ctx.d.train()
+    for i in range(g_steps):
+        ctx.progress = (epoch + i / g_steps) / epochs
+        logs.append(train_step(ctx, next_real))
+    return logs
+
+
 def epoch_means(logs: list[Logs], steps: int, seeds: int = 1) -> list[dict[str, float]]:
     """Each statistic's sum over an epoch's steps / `steps`, per seed (a remedy's group-wide value is every
     seed's): a few ops per statistic at the end of the epoch and one host read, nothing per step."""

@@ -93,7 +93,7 @@ class GANTrainable(tune.Trainable):
     ) -> None:
         self.setup_kwargs = {"build": build, "tracking_uri": tracking_uri, "experiment_id": experiment_id,
                              "parent_run_id": parent_run_id, "stop_on_collapse": stop_on_collapse}
-        configs: list[TrialConfig] = build.configs(config) if hasattr(build, "configs") else [build(config)]
+        configs: list[TrialConfig] = build.configs(config)
         self.trial_cfg = configs[0]  # resolved once per trial
         self.search_values: dict[str, str] = build.values(config)
         self.stop_on_collapse = stop_on_collapse
@@ -222,9 +222,12 @@ class GANTrainable(tune.Trainable):
         out[names.DONE] = self.group.done
         return out
 
-    def _outcome(self, child: Child) -> str:
+    def _outcome(self, child: Child, ended: bool = False) -> str:
+        """A seed's outcome; one still running but `ended` (by Tune) or stopped (stop on collapse in a group) is
+        collapsed when its collapse was confirmed, else stopped."""
         run = self._run(child)
-        if run.outcome == names.RUNNING and self.group and self.group.stopped[self.children.index(child)]:
+        stopped = ended or (self.group is not None and self.group.stopped[self.children.index(child)])
+        if run.outcome == names.RUNNING and stopped:
             return names.COLLAPSED_OUTCOME if run.status["collapsed"] else names.STOPPED
         return run.outcome
 
@@ -308,7 +311,4 @@ class GANTrainable(tune.Trainable):
             if child.run is None:
                 self._finish(child, "FAILED", names.FAILED)
                 continue
-            outcome = self._outcome(child)
-            if outcome == names.RUNNING:
-                outcome = names.COLLAPSED_OUTCOME if child.run.status["collapsed"] else names.STOPPED
-            self._finish(child, "FINISHED", outcome)
+            self._finish(child, "FINISHED", self._outcome(child, ended=True))

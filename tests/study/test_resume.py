@@ -95,18 +95,24 @@ def test_interrupted_study_resumes_without_losing_or_duplicating(ray_local, tmp_
 
 
 @pytest.mark.slow
-def test_a_killed_driver_resumes_every_trial_once(ray_local, tmp_path):
-    """SIGKILL of the driver (no Tune shutdown, MLflow runs left RUNNING): --resume accepts the state it had
-    recorded (study/seal.py) and ends every trial exactly once, each epoch logged once, with the metrics of an
-    uninterrupted run."""
-    path, uri, args, proc = _start(tmp_path, _spec("tiny_killed"))
-    _wait_for_finished_trials(uri, "tiny_killed", 2, proc)
+@pytest.mark.parametrize("seeds_per_trial", [1, 2], ids=["alone", "seed_batched"])
+def test_a_killed_driver_resumes_every_trial_once(ray_local, tmp_path, seeds_per_trial):
+    """SIGKILL of the driver (no Tune shutdown, MLflow runs left RUNNING) once two seed runs have finished:
+    --resume accepts the state it had recorded (study/seal.py) and ends every seed of every trial exactly once,
+    each epoch logged once, with the metrics of an uninterrupted run; alone, and with two seeds a trial trained
+    as one seed-batched model (tests/study/test_seed_groups.py)."""
+    name = f"tiny_killed_{seeds_per_trial}"
+    spec = _spec(name)
+    if seeds_per_trial > 1:
+        spec.update(seeds_per_trial=seeds_per_trial, resources={"cpu": 0.5})
+    path, uri, args, proc = _start(tmp_path, spec)
+    _wait_for_finished_trials(uri, name, 2, proc)
     proc.kill()
     proc.communicate(timeout=60)
     assert main([*args, "--resume"]) == 0
-    final = _final(uri, "tiny_killed")
+    final = _final(uri, name)
     assert all(steps == list(range(1, 6)) for _, _, steps, _ in final.values()), final
-    _as_uninterrupted(tmp_path, path, "tiny_killed", final)
+    _as_uninterrupted(tmp_path, path, name, final)
 
 
 class _Payload:

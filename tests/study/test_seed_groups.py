@@ -1,5 +1,6 @@
 """Seed-batched trials (`seeds_per_trial`) in a real study: each seed its own MLflow child run, Ray resources that
-scale with the seeds, resume keeping every seed, and specs that cannot batch refused before Ray starts."""
+scale with the seeds, and specs that cannot batch refused before Ray starts; resume keeping every seed is
+tests/study/test_resume.py's killed-driver test, seed-batched."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +9,6 @@ from tests_support import child_runs, run_study, tiny_spec
 
 from study.run import main
 from study.spec import SpecError, validate
-from tests.study.test_resume import _as_uninterrupted, _final, _spec, _start, _wait_for_finished_trials
 from trainables import names
 
 
@@ -60,17 +60,3 @@ def test_a_seed_batched_study_logs_every_seed_as_its_own_run(ray_local, tmp_path
     parent = client.get_run(parents.run_id.iloc[0])
     seeds = [v for k, v in parent.data.metrics.items() if k.startswith(names.ARM_METRIC) and k.endswith("/seeds")]
     assert seeds == [4, 4]  # the summary counts every seed of every arm
-
-
-@pytest.mark.slow
-def test_a_killed_seed_batched_study_resumes_every_seed_once(ray_local, tmp_path):
-    """SIGKILL of the driver once one trial (two seeds) has finished, then --resume: every seed of every trial
-    ends once, each epoch logged once, with the metrics of an uninterrupted run."""
-    path, uri, args, proc = _start(tmp_path, _batched(_spec("tiny_batched_kill")))
-    _wait_for_finished_trials(uri, "tiny_batched_kill", 2, proc)
-    proc.kill()
-    proc.communicate(timeout=60)
-    assert main([*args, "--resume"]) == 0
-    final = _final(uri, "tiny_batched_kill")
-    assert all(steps == list(range(1, 6)) for _, _, steps, _ in final.values()), final
-    _as_uninterrupted(tmp_path, path, "tiny_batched_kill", final)
