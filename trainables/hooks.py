@@ -52,6 +52,7 @@ class StepContext:
     counts: dict[str, int] = field(default_factory=lambda: {"d_steps": 0, "g_steps": 0})
     watch: Any = None  # trainables.step.FiniteWatch: non-finite losses, recorded on the device
     bf16: bool = False  # forward passes and losses under bf16 autocast
+    simultaneous: bool = False  # train.updates: G's and D's last step both from the same parameters
     # seeds as a batch dimension (trainables.seeds): S seeds' rows, seed after seed, through seed-batched nets
     # (trainables.models.seeded); seed s draws its rows from gens[s]. One seed: gens is (gen,)
     seeds: int = 1

@@ -44,7 +44,8 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     opt_d = OPTIMIZERS[train.optimizer](d.parameters(), train.lr_d or train.lr, train.betas)
     opt_g = OPTIMIZERS[train.optimizer](g.parameters(), train.lr_g or train.lr, train.betas)
     return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device,
-                       watch=FiniteWatch(), bf16=train.precision == "bf16", gens=(gen,))
+                       watch=FiniteWatch(), bf16=train.precision == "bf16", gens=(gen,),
+                       simultaneous=train.updates == "simultaneous")
 
 
 def _grad_norm(module: nn.Module, seeds: int = 1) -> Tensor:
@@ -196,20 +197,31 @@ def g_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
 
 
 def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
-    """n_critic D updates (a fresh real and fake batch each), then one G update on the last fake batch."""
+    """n_critic D updates (a fresh real and fake batch each), then one G update on the last fake batch; with
+    simultaneous updates the G update comes before the last D update, so each is taken from the parameters
+    both had before it (the Unrolled GAN notebook's `sess.run([g_train_op, d_train_op])`)."""
     logs: Logs = {}
     for i in range(ctx.n_critic):
         real = next_real()
+        last = i == ctx.n_critic - 1
         with ctx.autocast():
-            if i < ctx.n_critic - 1:
+            if not last:
                 with torch.no_grad():
                     fake = ctx.g(ctx.z(len(real)))
             else:
-                fake = ctx.g(ctx.z(len(real)))  # kept with its graph for the G update below
+                fake = ctx.g(ctx.z(len(real)))  # kept with its graph for the G update
+        if last and ctx.simultaneous:
+            logs.update(_g_update(ctx, real, fake))
         logs.update(d_step(ctx, real, fake.detach()))
-    ctx.d.requires_grad_(False)  # G's backward needs no D parameter grads
+    if not ctx.simultaneous:
+        logs.update(_g_update(ctx, real, fake))
+    return logs
+
+
+def _g_update(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
+    """G's step with D's parameters out of autograd (G's backward needs no D parameter grads)."""
+    ctx.d.requires_grad_(False)
     try:
-        logs.update(g_step(ctx, real, fake))
+        return g_step(ctx, real, fake)
     finally:
         ctx.d.requires_grad_(True)
-    return logs
