@@ -149,9 +149,9 @@ def test_a_trained_classifier_weights_the_cluster_the_mixture_misses():
 def test_draw_order_follows_the_data_weights():
     gen = torch.Generator().manual_seed(3)
     assert sorted(draw_order(50, gen, torch.device("cpu")).tolist()) == list(range(50))  # no weights: a permutation
-    w = torch.zeros(50)
+    w = torch.zeros(40_000)
     w[[3, 7]] = torch.tensor([0.75, 0.25])
-    rows = draw_order(40_000, torch.Generator().manual_seed(4), torch.device("cpu"), torch.cat([w, torch.zeros(39_950)]))
+    rows = draw_order(40_000, torch.Generator().manual_seed(4), torch.device("cpu"), w)
     assert set(rows.tolist()) == {3, 7}
     assert (rows == 3).float().mean().item() == pytest.approx(0.75, abs=0.01)  # 4.6 binomial sd
 
@@ -246,3 +246,22 @@ def test_refused_configurations():
     with pytest.raises(ValueError, match="seeds_per_trial: 1"):
         SeedGroup([resolve({**TINY, "seed": s}) for s in (1, 2)])
     assert resolve({"variant": "adagan"}).remedies["adagan"].rounds == 10
+
+
+def test_the_trainable_logs_a_grid_of_the_mixture_and_of_each_component(tmp_path):
+    """GANTrainable._log_samples (trainables/tune.py) with a stand-in MLflow client: the mixture's grid as before,
+    and one per component under samples/component_NN."""
+    from types import SimpleNamespace
+
+    from trainables.tune import Child, GANTrainable
+
+    run = GANRun(TINY)
+    _metrics(run, 3)
+    logged: list[tuple[str, str]] = []
+    client = SimpleNamespace(log_artifact=lambda run_id, path, where: logged.append((where, path.rsplit("/", 1)[-1])),
+                             log_image=lambda *a, **k: None)
+    fake = SimpleNamespace(client=client, _run=GANTrainable._run, _log_image=lambda *a, **k: None)
+    GANTrainable._log_samples(fake, Child(run.config, run=run, run_id="r"), 3, "epoch")  # type: ignore[arg-type]
+    assert ("samples", "epoch_0003.png") in logged
+    assert ("samples/component_01", "component_01_0003.png") in logged
+    assert ("samples/component_02", "component_02_0003.png") in logged
