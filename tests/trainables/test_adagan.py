@@ -9,6 +9,7 @@ import torch
 
 import trainables.adagan as adagan_mod
 import trainables.step as step_mod
+from tests.trainables.test_host_sync import counting_host_reads
 from trainables.adagan import build_classifier, train_classifier
 from trainables.config import resolve
 from trainables.mixture import (
@@ -225,11 +226,13 @@ def test_same_seed_same_metrics_and_another_seed_differs():
 
 
 @pytest.mark.parametrize("stop", [2, 3])  # at the round boundary, and mid-round 2
-def test_resume_continues_exactly(stop):
+def test_resume_continues_exactly(stop, tmp_path):
     straight = _metrics(GANRun(TINY), 4)
     first = GANRun(TINY)
     _metrics(first, stop)
-    state = first.state_dict()
+    path = tmp_path / "state.pt"
+    torch.save(first.state_dict(), path)
+    state = torch.load(path, weights_only=True)  # as GANTrainable.load_checkpoint reads it
     torch.manual_seed(12345)  # the resumed process starts from another global RNG state
     second = GANRun(TINY)
     second.load_state_dict(state)
@@ -265,3 +268,33 @@ def test_the_trainable_logs_a_grid_of_the_mixture_and_of_each_component(tmp_path
     assert ("samples", "epoch_0003.png") in logged
     assert ("samples/component_01", "component_01_0003.png") in logged
     assert ("samples/component_02", "component_02_0003.png") in logged
+
+
+@pytest.mark.parametrize("loss, remedies", [
+    ("nonsaturating", {"packing": {"m": 2}}),
+    ("minimax", {"unrolled": {"k": 1}}),
+    ("wasserstein", {"gradient_penalty": {}, "n_critic": {"n": 2}}),
+    ("nonsaturating", {"label_flip": {"rate": 0.1}, "spectral_norm": {}}),
+])
+def test_other_remedies_act_on_every_round(loss, remedies):
+    """Each round's GAN is a GAN like any other: its remedies are built into the fresh nets of every round."""
+    cfg = {**TINY, "loss": loss, "remedies": {**TINY["remedies"], **remedies}}
+    run = GANRun(cfg)
+    ms = _metrics(run, 3)
+    assert [m["adagan/round"] for m in ms] == [1, 1, 2] and all(m["diverged"] == 0 for m in ms)
+    assert [n for n, _, _ in run.ctx.remedies] == ["adagan", *remedies]
+    if "spectral_norm" in remedies:  # round 2's fresh D is wrapped as round 1's was
+        assert any("parametrizations" in n for n, _ in run.ctx.d.named_modules())
+
+
+@pytest.mark.parametrize("steps", [8, 40])
+def test_a_round_two_epoch_reads_the_host_as_a_plain_epoch(steps):
+    """Drawing batches by W_t adds no host read to the step (tests/trainables/test_host_sync.py)."""
+    cfg = {**TINY, "train": {**TINY["train"], "epochs": 2, "batch_size": 20, "steps_per_epoch": steps}}
+    run = GANRun(cfg)
+    _metrics(run, 1)  # round 1
+    run.rounds.begin(run)  # round 2 starts outside the count (its classifier and W_t are read once a round)
+    assert run.ctx.data_weights is not None
+    with counting_host_reads() as calls:
+        run.train_epoch()  # begin() again: nothing due
+    assert len(calls) <= 4, calls  # the divergence check and the epoch's means, as a plain epoch
