@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from trainables.config import TrainConfig, TrialConfig
     from trainables.losses import Loss
     from trainables.models import Discriminator
+    from trainables.rounds import Rounds
+    from trainables.run import GANRun
 
 Logs = dict[str, Tensor]  # 0-dim tensors on the trial's device: read once an epoch, never per step
 DFn = Callable[[Tensor], Tensor]  # (B, *shape) -> (B,) D logits
@@ -57,6 +59,9 @@ class StepContext:
     # (trainables.models.seeded); seed s draws its rows from gens[s]. One seed: gens is (gen,)
     seeds: int = 1
     gens: tuple[torch.Generator, ...] = ()
+    # a distribution over the data rows (N,) that real batches are drawn by, with replacement (AdaGAN's W_t,
+    # trainables.remedies.adagan); None: each pass over the data is a permutation
+    data_weights: Tensor | None = None
 
     def autocast(self) -> Any:
         """The forward region of a step: bf16 autocast when the trial asks for it, else a no-op context."""
@@ -121,8 +126,12 @@ class TrainHook(Protocol):
     def __call__(self, cfg: TrialConfig, p: Any, train: TrainConfig) -> TrainConfig: ...
 
 
+class RoundsHook(Protocol):
+    def __call__(self, cfg: TrialConfig, p: Any, run: GANRun) -> Rounds: ...
+
+
 # Hook points at which only one remedy may act: a second one would silently shadow the first.
-EXCLUSIVE_HOOKS = ("g_critic", "g_loss")
+EXCLUSIVE_HOOKS = ("g_critic", "g_loss", "rounds")
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,8 @@ class Remedy:
     after_d(ctx, p) -> logs                        after each D update (weight clipping)
     g_critic(ctx, p, real, fake) -> (d_fn, logs)   the D that G's loss is taken against (unrolled); exclusive
     g_loss(ctx, p, real, fake, d_fn) -> (loss, logs)  replaces G's loss (feature matching); exclusive
+    rounds(cfg, p, run) -> Rounds                  build time: a trial that trains a sequence of GANs (AdaGAN);
+                                                   trainables.rounds; exclusive
     """
 
     doc: str
@@ -151,6 +162,7 @@ class Remedy:
     after_d: AfterDHook | None = None
     g_critic: GCriticHook | None = None
     g_loss: GLossHook | None = None
+    rounds: RoundsHook | None = None
     needs_targets: bool = False  # only meaningful with a loss that uses targets (BCE, least squares)
     conflicts: tuple[str, ...] = ()  # remedies it cannot be combined with
     sets: tuple[str, ...] = ()  # train.* keys its `train` hook sets: a spec may not set them too

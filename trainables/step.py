@@ -108,17 +108,25 @@ class FiniteWatch:
             raise Diverged(message)
 
 
+def draw_order(n: int, gen: torch.Generator, device: torch.device, weights: Tensor | None = None) -> Tensor:
+    """The row order of one pass over n data rows: a permutation, or, given data weights (N,), n rows drawn by
+    them with replacement (AdaGAN's reweighted data, Tolstikhin et al. 2017, Alg. 1). (n,)"""
+    if weights is None:
+        return torch.randperm(n, generator=gen, device=device)
+    return torch.multinomial(weights, n, replacement=True, generator=gen)
+
+
 def epoch_logs(ctx: StepContext, x: Tensor, batch: int, g_steps: int, epoch: int, epochs: int) -> list[Logs]:
     """One epoch of `g_steps` training steps, each seed drawing its real batches from its own permutation of `x`
     (`batch` rows a D step, seeds side by side); the steps' statistics, left on the device."""
     n = len(x)
-    orders = [torch.randperm(n, generator=g, device=x.device) for g in ctx.gens]
+    orders = [draw_order(n, g, x.device, ctx.data_weights) for g in ctx.gens]
     pos = 0
 
     def next_real() -> Tensor:  # (S * batch, ...): seed after seed
         nonlocal orders, pos
         if pos + batch > n:
-            orders, pos = [torch.randperm(n, generator=g, device=x.device) for g in ctx.gens], 0
+            orders, pos = [draw_order(n, g, x.device, ctx.data_weights) for g in ctx.gens], 0
         rows = orders[0][pos : pos + batch] if len(orders) == 1 else torch.cat([o[pos : pos + batch] for o in orders])
         pos += batch
         return x[rows]

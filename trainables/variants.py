@@ -44,6 +44,16 @@ VARIANTS: dict[str, Variant] = {
                        {"loss": "none", "remedies": {"mmd_critic": {}, "weight_clipping": {"c": 0.01},
                                                      "n_critic": {"n": 5}},
                         "train": {"optimizer": "rmsprop", "lr": 5e-5, "batch_size": 64}}),
+    "adagan": Variant("AdaGAN: 10 rounds x 15 epochs, data reweighted by a classifier of data vs the mixture "
+                      "(theory_star W_t, beta_t = 1/t); the authors' 2D setup: tanh nets 2 x 16, z dim 5, SGD lr "
+                      "0.008 (classifier), D 0.004, G 0.01, batch 64, unrolled 5, minimax loss (objective 'JS') "
+                      "(Tolstikhin et al. 2017; tolstikhin/adagan adagan_gmm.py)",
+                      {"loss": "minimax", "remedies": {"adagan": {"rounds": 10}, "unrolled": {"k": 5}},
+                       "model": {"name": "mlp", "nz": 5, "g_hidden": 16, "g_layers": 2, "d_hidden": 16,
+                                 "d_layers": 2, "maxout": 1, "act": "tanh", "d_act": "tanh", "bn": False,
+                                 "init": "orthogonal"},
+                       "train": {"epochs": 150, "batch_size": 64, "optimizer": "sgd", "lr": 0.008, "lr_d": 0.004,
+                                 "lr_g": 0.01}}),
     **{f"pacgan{m}": _pacgan(m) for m in (2, 3, 4)},
     **{f"unrolled{k}": _unrolled(k) for k in (5, 10)},
 }
