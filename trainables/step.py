@@ -209,6 +209,7 @@ def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
     simultaneous updates the G update comes before the last D update, so each is taken from the parameters
     both had before it (the Unrolled GAN notebook's `sess.run([g_train_op, d_train_op])`)."""
     logs: Logs = {}
+    d_logs: list[Logs] = []
     for i in range(ctx.n_critic):
         real = next_real()
         last = i == ctx.n_critic - 1
@@ -220,10 +221,17 @@ def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
                 fake = ctx.g(ctx.z(len(real)))  # kept with its graph for the G update
         if last and ctx.simultaneous:
             logs.update(_g_update(ctx, real, fake))
-        logs.update(d_step(ctx, real, fake.detach()))
+        d_logs.append(d_step(ctx, real, fake.detach()))
+    logs.update(d_logs[0] if len(d_logs) == 1 else _mean_of(d_logs))
     if not ctx.simultaneous:
         logs.update(_g_update(ctx, real, fake))
     return logs
+
+
+def _mean_of(steps: list[Logs]) -> Logs:
+    """Each D statistic's mean over a G step's n_critic D steps (a few ops a G step, no host read)."""
+    keys = dict.fromkeys(k for step in steps for k in step)
+    return {k: torch.stack([step[k] for step in steps if k in step]).float().mean(dim=0) for k in keys}
 
 
 def _g_update(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:

@@ -53,3 +53,17 @@ def test_simultaneous_d_step_sees_the_fakes_of_g_before_its_step():
 def test_updates_must_be_one_of_the_two_orders():
     with pytest.raises(ValueError, match="updates"):
         resolve({"train": {"updates": "interleaved"}})
+
+
+@pytest.mark.parametrize("updates", ["alternating", "simultaneous"])
+def test_a_g_step_with_n_critic_d_steps_logs_the_mean_of_all_of_them(updates):
+    cfg = resolve({"model": MLP, "train": {"batch_size": 16, "n_critic": 3, "updates": updates}})
+    gen = torch.Generator().manual_seed(0)
+    ctx = build_context(cfg, (2,), gen, torch.device("cpu"))
+    data = ring8_centers()[torch.randint(8, (64,), generator=gen)]
+    batches = iter(data.split(16))
+    logs = train_step(ctx, lambda: next(batches))
+    steps, d_losses = ctx.watch.seen["D"]  # every D step's loss, as the step saw it
+    assert steps == [0, 1, 2] and len({float(v) for v in d_losses}) == 3
+    assert torch.allclose(logs["loss/d"], torch.stack(d_losses).mean())
+    assert logs["grad/d"].shape == () and "loss/g" in logs
