@@ -251,6 +251,7 @@ def test_refused_configurations():
     assert resolve({"variant": "adagan"}).remedies["adagan"].rounds == 10
 
 
+@pytest.mark.slow  # imports Ray through trainables.tune: about 20 s on 2 busy cores
 def test_the_trainable_logs_a_grid_of_the_mixture_and_of_each_component(tmp_path):
     """GANTrainable._log_samples (trainables/tune.py) with a stand-in MLflow client: the mixture's grid as before,
     and one per component under samples/component_NN."""
