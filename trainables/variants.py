@@ -59,6 +59,10 @@ VARIANTS: dict[str, Variant] = {
                      "its comparison (Srivastava et al. 2017)",
                      {"loss": "nonsaturating", "remedies": {"bigan": {}}, "model": {**_VEEGAN_2D, "nz": 254},
                       "train": _VEEGAN_TRAIN}),
+    "ali": Variant("ALI: the bigan preset with ALI's stochastic encoder z = mu(x) + sigma(x) eps (Dumoulin et al. "
+                   "2017; IshmaelBelghazi/ALI, ali/bricks.py)",
+                   {"loss": "nonsaturating", "remedies": {"bigan": {"stochastic": True}},
+                    "model": {**_VEEGAN_2D, "nz": 254}, "train": _VEEGAN_TRAIN}),
     **{f"pacgan{m}": _pacgan(m) for m in (2, 3, 4)},
     **{f"unrolled{k}": _unrolled(k) for k in (5, 10)},
 }

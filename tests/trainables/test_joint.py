@@ -105,6 +105,22 @@ def test_veegan_data_code_is_a_sample_of_n_f_x_while_training_and_f_x_while_eval
     assert torch.allclose(clean, code)
 
 
+def test_ali_data_code_is_mu_plus_sigma_eps_while_training_and_mu_while_evaluating():
+    from trainables.hooks import d_view
+
+    ctx, real, z = make("bigan", {"stochastic": True}, "nonsaturating")
+    assert ctx.g.encoder[-1].out_features == 2 * NZ and ctx.d.features[1].linear.in_features == 2 + NZ
+    x = torch.randn(4000, 2)
+    with torch.no_grad():
+        mu, log_sigma = ctx.g.encoder(x).chunk(2, dim=1)
+        eps = (d_view(ctx, x)[:, 2:] - mu) / log_sigma.exp()
+        ctx.training = False
+        clean = d_view(ctx, x)[:, 2:]
+    assert float(eps.std()) == pytest.approx(1.0, rel=0.05) and torch.allclose(clean, mu)
+    _, got_e = g_grads(ctx, real, z)
+    assert all(g is not None and float(g.abs().max()) > 0 for g in got_e)  # mu and log sigma both learn
+
+
 def test_bigan_encoder_is_trained_against_the_joint_d_with_swapped_labels():
     """G and E minimise -log D(G(z), z) - log(1 - D(x, E(x))): E's gradient is that of the second term, G's of the
     first (Donahue et al. 2017)."""

@@ -11,8 +11,17 @@ from trainables.hooks import EXCLUSIVE_HOOKS, Remedy
 
 
 def _registry() -> dict[str, Remedy]:
-    from trainables.remedies import (architecture, inputs, joint, kernels, labels, objectives, penalties, schedule,
-                                     unrolled)
+    from trainables.remedies import (
+        architecture,
+        inputs,
+        joint,
+        kernels,
+        labels,
+        objectives,
+        penalties,
+        schedule,
+        unrolled,
+    )
 
     found: dict[str, Remedy] = {}
     for module in (labels, objectives, kernels, joint, architecture, inputs, penalties, unrolled, schedule):

@@ -34,6 +34,7 @@ class Veegan:
 class Encoder:
     hidden: int = Field(128, ge=1)  # E: `layers` x `hidden` ReLU, linear out
     layers: int = Field(2, ge=0, le=16)
+    stochastic: bool = False  # ALI's E: (mu, log sigma), z = mu + sigma eps while training; False: BiGAN's E(x)
 
 
 def _nz(cfg: Any, kwargs: dict[str, Any]) -> int:
@@ -57,7 +58,7 @@ def _joint_model(cfg: Any, p: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def _with_encoder(cfg: Any, p: Any, built: Any, data_shape: tuple[int, ...]) -> nn.Module:
     """G's module with an encoder x -> code (VEEGAN's F, ALI/BiGAN's E), initialised as the model's nets."""
-    width = _code_width(cfg, p, built.nz)
+    width = _code_width(cfg, p, built.nz) * (2 if getattr(p, "stochastic", False) else 1)  # ALI: (mu, log sigma)
     return WithEncoder(built.g, encoder_mlp(math.prod(data_shape), width, p.hidden, p.layers, "relu", built.init))
 
 
@@ -80,8 +81,17 @@ def _veegan_recon(ctx: StepContext, p: Veegan, real: Tensor, fake: Tensor, z: Te
 
 
 def _bigan_code(ctx: StepContext, p: Encoder, x: Tensor, z: Tensor | None) -> Tensor:
-    """The code D sees: G's samples with their z, data x with E(x) (Donahue et al. 2017). (B, nz)"""
-    return z if z is not None else encoder_of(ctx.g)(x)
+    """The code D sees: G's samples with their z; data x with E(x) (BiGAN: Donahue et al. 2017), or with
+    mu(x) + sigma(x) eps while training, mu(x) while evaluating (ALI: Dumoulin et al. 2017). (B, nz)"""
+    if z is not None:
+        return z
+    out = encoder_of(ctx.g)(x)
+    if not p.stochastic:
+        return out
+    mu, log_sigma = out.chunk(2, dim=1)
+    if not ctx.training:
+        return mu
+    return mu + log_sigma.exp() * ctx.draw(torch.randn, tuple(mu.shape), mu.dtype)
 
 
 def _bigan_encoder(ctx: StepContext, p: Encoder, real: Tensor, fake: Tensor, z: Tensor) -> tuple[Tensor, Logs]:
@@ -103,8 +113,8 @@ REMEDIES: dict[str, Remedy] = {
         conflicts=_NOT_JOINT, models=("mlp",)),
     "bigan": Remedy(
         doc="ALI/BiGAN: encoder E: x -> z trained with G, D on (x, z) pairs: (x, E(x)) vs (G(z), z), G and E on the "
-            "label-swapped loss (Dumoulin et al. 2017; Donahue et al. 2017); " + _CONFLICT_NOTE + "; losses whose "
-            "negated logit swaps the labels",
+            "label-swapped loss; E deterministic (BiGAN) or stochastic (ALI: stochastic true) (Donahue et al. 2017; "
+            "Dumoulin et al. 2017); " + _CONFLICT_NOTE + "; losses whose negated logit swaps the labels",
         params=Encoder, model=_joint_model, wrap_g=_with_encoder, code=_bigan_code, g_extra=_bigan_encoder,
         conflicts=_NOT_JOINT, models=("mlp",), losses=("minimax", "nonsaturating", "kl", "wasserstein", "hinge")),
 }

@@ -77,7 +77,8 @@ def _critic_g(ctx: StepContext, p: MMDCritic, real: Tensor, fake: Tensor, d_fn: 
 REMEDIES: dict[str, Remedy] = {
     "mmd": Remedy(
         doc="G minimises the kernel MMD to the data with fixed RBF bandwidths in data space (GMMN: Li et al. 2015; "
-            "Dziugaite et al. 2015); D keeps training but G ignores it; not with unrolled or feature_matching, nor veegan or bigan (joint D)",
+            "Dziugaite et al. 2015); D keeps training but G ignores it; not with unrolled or feature_matching, nor "
+            "veegan or bigan (joint D)",
         params=MMD, g_loss=_mmd, conflicts=("unrolled", "veegan", "bigan")),
     "mmd_critic": Remedy(
         doc="MMD-GAN's objective on D's features, D maximising and G minimising the kernel MMD plus the one-sided "
