@@ -63,6 +63,9 @@ VARIANTS: dict[str, Variant] = {
                    "2017; IshmaelBelghazi/ALI, ali/bricks.py)",
                    {"loss": "nonsaturating", "remedies": {"bigan": {"stochastic": True}},
                     "model": {**_VEEGAN_2D, "nz": 254}, "train": _VEEGAN_TRAIN}),
+    "mdgan": Variant("Mode-regularised GAN: encoder E, lambda_1 0.2 * ||x - G(E(x))||^2 and lambda_2 0.4 * "
+                     "-log D(G(E(x))) in G's loss (Che et al. 2017, the regularised GAN; not the two-step MDGAN)",
+                     {"loss": "nonsaturating", "remedies": {"mdgan": {}}}),
     **{f"pacgan{m}": _pacgan(m) for m in (2, 3, 4)},
     **{f"unrolled{k}": _unrolled(k) for k in (5, 10)},
 }

@@ -135,7 +135,41 @@ def test_bigan_encoder_is_trained_against_the_joint_d_with_swapped_labels():
     assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(got_g, want_g))
 
 
+def test_mdgan_regularisers_vanish_where_g_inverts_e():
+    """G(E(x)) = x: the geometric term is 0 and the mode term is G's loss on D(x) (Che et al. 2017)."""
+    from trainables.models.encoder import WithEncoder
+    from trainables.remedies import REMEDIES, make_params
+
+    ctx, real, z = make("mdgan", {}, "nonsaturating")
+    ctx.g = WithEncoder(torch.nn.Identity(), torch.nn.Identity())  # E = G^-1 on the data
+    term, logs = REMEDIES["mdgan"].g_extra(ctx, make_params("mdgan", {}), real, real, z)
+    assert float(logs["remedy/mdgan/geometric"]) == 0.0
+    with torch.no_grad():
+        d_loss_of_data = float(F.softplus(-ctx.d(real)).mean())
+    assert float(logs["remedy/mdgan/mode"]) == pytest.approx(d_loss_of_data, rel=1e-6)
+    term = term.detach()
+    assert float(term) == pytest.approx(0.4 * float(logs["remedy/mdgan/mode"]), rel=1e-6)
+
+
+def test_mdgan_g_and_e_gradients_are_the_weighted_regularisers():
+    params = {"geometric": 0.7, "mode": 0.3}
+    base, real, z = make("mdgan", {"geometric": 0.0, "mode": 0.0}, "nonsaturating")
+    ctx, _, _ = make("mdgan", params, "nonsaturating")
+    ref, _, _ = make("mdgan", params, "nonsaturating")
+    recon = ref.g(ref.g.encoder(real))
+    reg = 0.7 * (real - recon).pow(2).sum(dim=1).mean() + 0.3 * F.softplus(-ref.d(recon)).mean()
+    want = torch.autograd.grad(reg, list(ref.g.g.parameters()) + list(ref.g.encoder.parameters()))
+    g0, e0 = g_grads(base, real, z)
+    gw, ew = g_grads(ctx, real, z)
+    n = len(g0)
+    assert all(torch.allclose(a - b, w, atol=1e-6, rtol=1e-4) for a, b, w in zip(gw, g0, want[:n]))
+    assert all(torch.allclose(a, w, atol=1e-7, rtol=1e-4) for a, w in zip(ew, want[n:])) and _nonzero(ew)
+    assert not _nonzero(e0)  # E learns only from the regularisers
+
+
 @pytest.mark.parametrize("over,match", [
+    ({"remedies": {"mdgan": {}, "bigan": {}}}, "both replace 'wrap_g'"),
+    ({"remedies": {"mdgan": {}, "mmd_critic": {}}, "loss": "none"}, "remedy 'mdgan' works with loss"),
     ({"model": {"name": "dcgan"}}, "model.name: remedy 'veegan' works with model mlp, got 'dcgan'"),
     ({"remedies": {"veegan": {}, "packing": {}}}, "'veegan' and 'packing' cannot be combined"),
     ({"remedies": {"veegan": {}, "feature_matching": {}}}, "cannot be combined"),
@@ -161,7 +195,8 @@ def test_eps_dim_that_leaves_no_code_is_refused_at_build_and_seeds_cannot_share_
 JOINT = {**TINY, "model": {**TINY["model"], "nz": 3}, "loss": "kl", "remedies": {"veegan": {"eps_dim": 1}}}
 
 
-@pytest.mark.parametrize("remedies,loss", [({"veegan": {"eps_dim": 1}}, "kl"), ({"bigan": {}}, "nonsaturating")])
+@pytest.mark.parametrize("remedies,loss", [({"veegan": {"eps_dim": 1}}, "kl"), ({"bigan": {}}, "nonsaturating"),
+                                           ({"mdgan": {}}, "nonsaturating")])
 def test_a_joint_run_resumes_exactly_with_its_encoder_and_optimiser_state(remedies, loss):
     cfg = {**JOINT, "remedies": remedies, "loss": loss}
     straight = _metrics(GANRun(cfg), 4)

@@ -24,7 +24,7 @@ OWN_TERM = {
     "weight_clipping": "remedy/weight_clipping/clipped_fraction", "label_flip": "remedy/label_flip/fraction",
     "feature_matching": "remedy/feature_matching/distance", "unrolled": "remedy/unrolled/lookahead_d_loss",
     "mmd": "remedy/mmd/mmd2", "mmd_critic": "remedy/mmd_critic/mmd2_d",
-    "veegan": "remedy/veegan/recon", "bigan": "remedy/bigan/encoder",
+    "veegan": "remedy/veegan/recon", "bigan": "remedy/bigan/encoder", "mdgan": "remedy/mdgan/geometric",
 }
 
 

@@ -54,6 +54,10 @@ def test_presets_follow_protocols():
     assert len([m for m in veegan.d.features if isinstance(m, torch.nn.Linear)]) == 1  # one hidden layer of 128
     cfg, bigan, _ = build("bigan", model={"name": "mlp"}, train={})
     assert cfg.loss == "nonsaturating" and bigan.d.features[1].in_features == 2 + 254
+    cfg, ali, _ = build("ali", model={"name": "mlp"}, train={})
+    assert cfg.remedies["bigan"].stochastic and ali.g.encoder[-1].out_features == 2 * 254
+    cfg, mdgan, _ = build("mdgan")
+    assert (cfg.remedies["mdgan"].geometric, cfg.remedies["mdgan"].mode) == (0.2, 0.4) and mdgan.g.encoder is not None
     cfg, unrolled, _ = build("unrolled10")
     assert cfg.remedies["unrolled"].k == 10 and unrolled.opt_g.param_groups[0]["lr"] == 1e-3
 

@@ -1,6 +1,7 @@
-"""Joint (x, z) discriminators with an encoder on G's side: VEEGAN's reconstructor F: x -> z with its
-reconstruction term (Srivastava et al. 2017, Algorithm 1 and the authors' 2D notebook) and ALI/BiGAN's encoder E
-trained with G against D (Dumoulin et al. 2017; Donahue et al. 2017). The encoder lives in G's module
+"""Encoders on G's side: VEEGAN's reconstructor F: x -> z with its reconstruction term and a joint (x, z) D
+(Srivastava et al. 2017, Algorithm 1 and the authors' 2D notebook), ALI/BiGAN's encoder E trained with G against
+a joint D (Dumoulin et al. 2017; Donahue et al. 2017), and the mode-regularised GAN's E with its geometric and mode
+regularisers (Che et al. 2017). The encoder lives in G's module
 (models.encoder.WithEncoder): G's optimiser, gradient norm and checkpoint cover it; D's input gains the code
 columns (the mlp's `code` argument); d_view pairs data with the encoder's code and G's samples with their z."""
 from __future__ import annotations
@@ -35,6 +36,14 @@ class Encoder:
     hidden: int = Field(128, ge=1)  # E: `layers` x `hidden` ReLU, linear out
     layers: int = Field(2, ge=0, le=16)
     stochastic: bool = False  # ALI's E: (mu, log sigma), z = mu + sigma eps while training; False: BiGAN's E(x)
+
+
+@params
+class ModeReg:
+    geometric: float = Field(0.2, ge=0.0)  # lambda_1 of E||x - G(E(x))||^2
+    mode: float = Field(0.4, ge=0.0)  # lambda_2 of G's loss on D(G(E(x)))
+    hidden: int = Field(128, ge=1)  # E: `layers` x `hidden` ReLU, linear out
+    layers: int = Field(2, ge=0, le=16)
 
 
 def _nz(cfg: Any, kwargs: dict[str, Any]) -> int:
@@ -102,6 +111,16 @@ def _bigan_encoder(ctx: StepContext, p: Encoder, real: Tensor, fake: Tensor, z: 
     return term, {"remedy/bigan/encoder": term.detach(), "remedy/bigan/d_data_pair": d_probability(logits)}
 
 
+def _mode_regularizers(ctx: StepContext, p: ModeReg, real: Tensor, fake: Tensor, z: Tensor) -> tuple[Tensor, Logs]:
+    """lambda_1 E||x - G(E(x))||^2 + lambda_2 * G's loss on D(G(E(x))) on a data batch: G and E learn from both
+    (Che et al. 2017, T_G and T_E); the second term is -log D(G(E(x))) with the non-saturating loss."""
+    recon = ctx.g(encoder_of(ctx.g)(real))  # (B, *shape)
+    geometric = (real - recon).flatten(1).pow(2).sum(dim=1).mean()
+    mode = ctx.loss.g(ctx.d(d_view(ctx, recon)))
+    return p.geometric * geometric + p.mode * mode, {"remedy/mdgan/geometric": geometric.detach(),
+                                                     "remedy/mdgan/mode": mode.detach()}
+
+
 _CONFLICT_NOTE = ("not with packing (a pack has no code per sample) or unrolled, feature_matching, mmd, mmd_critic "
                   "(they read D on G's samples without their latent); mlp only (D takes the code as input columns)")
 
@@ -117,4 +136,10 @@ REMEDIES: dict[str, Remedy] = {
             "Dumoulin et al. 2017); " + _CONFLICT_NOTE + "; losses whose negated logit swaps the labels",
         params=Encoder, model=_joint_model, wrap_g=_with_encoder, code=_bigan_code, g_extra=_bigan_encoder,
         conflicts=_NOT_JOINT, models=("mlp",), losses=("minimax", "nonsaturating", "kl", "wasserstein", "hinge")),
+    "mdgan": Remedy(
+        doc="mode-regularised GAN: encoder E: x -> z trained with G on geometric * ||x - G(E(x))||^2 + mode * G's "
+            "loss on D(G(E(x))), both added to G's loss: the regularised GAN (Che et al. 2017), not the two-step "
+            "manifold/diffusion MDGAN; any loss with an adversarial term",
+        params=ModeReg, wrap_g=_with_encoder, g_extra=_mode_regularizers,
+        losses=("minimax", "nonsaturating", "kl", "wasserstein", "hinge", "least_squares")),
 }
