@@ -22,9 +22,9 @@ study: $(STAMP)  ## install, then run the quick label-noise demo (2D ring, ~10 m
 	$(PY) -m study.run search_spaces/ring8_label_noise.yaml --quick
 
 test: $(STAMP)  ## install, then run every test, the slow end-to-end ones included (what CI runs)
-	$(PY) -m pytest -m "not verify" -q -rs
+	$(PY) -m pytest -m "not verify" -q -rs --durations=25
 
-verify: $(STAMP)  ## the runs too long for CI (marker verify: the 200-trial load test and a killed tracking server on the MLflow server; the README flow on a fresh clone; the quick throughput benchmark)
+verify: $(STAMP)  ## the runs too long for CI (marker verify: the 200-trial load tests on SQLite and on the MLflow server; a killed tracking server; a store locked mid-study; the 8-slot concurrency measurement; the README flow on a fresh clone; the quick throughput benchmark)
 	$(PY) -m pytest -m verify -q -rs -s
 
 test-fast: $(STAMP)  ## the default suite: every test but the slow (Ray, notebook kernel, subprocess study) ones

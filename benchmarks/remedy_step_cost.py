@@ -95,6 +95,22 @@ def unrolled_costs(net: str, reps: int) -> tuple[float, dict[int, float]]:
     return t.pop("d"), t
 
 
+def adagan_round_cost(n_points: int = 6400) -> tuple[float, float]:
+    """(seconds of one training epoch, seconds of starting an AdaGAN round: mixture samples, the classifier's
+    `classifier_epochs` passes, W_t, fresh nets), mlp on ring8 with `n_points` points, batch 100."""
+    from trainables.run import GANRun
+
+    run = GANRun({"data": {"name": "ring8", "n_points": n_points}, "remedies": {"adagan": {"rounds": 2}},
+                  "train": {"epochs": 2, "batch_size": 100}, "eval": {"metrics": []}})
+    t0 = time.perf_counter()
+    run.train_epoch()
+    t1 = time.perf_counter()
+    run.epoch += 1
+    assert run.rounds is not None
+    run.rounds.begin(run)  # round 2 starts
+    return t1 - t0, time.perf_counter() - t1
+
+
 def table(costs: dict[str, dict[str, float]], unroll: dict[str, tuple[float, dict[int, float]]], threads: int) -> str:
     nets = list(costs)
     lines = [f"# Remedy step cost (CPU, {threads} torch thread(s), median of interleaved repeated steps, one run)", "",
@@ -116,6 +132,10 @@ def table(costs: dict[str, dict[str, float]], unroll: dict[str, tuple[float, dic
             cells.append(f"{t_g[k] * 1e3:.2f} | {t_g[k] / t_d:.2f} | {extra}")
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     lines += ["", "Plain D update: " + ", ".join(f"{n} {unroll[n][0] * 1e3:.2f} ms" for n in nets) + "."]
+    epoch_s, round_s = adagan_round_cost()
+    lines += ["", "AdaGAN: its step is the plain step (row `adagan`: only the data order is drawn by W_t); starting "
+              f"a round (classifier, 5 passes; W_t; fresh nets) took {round_s:.2f} s = {round_s / epoch_s:.1f} "
+              f"training epochs (mlp, ring8, 6,400 points, batch 100: one epoch {epoch_s:.2f} s)."]
     return "\n".join(lines) + "\n"
 
 

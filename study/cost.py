@@ -26,9 +26,10 @@ class ArmCost:
     trials: int
     epochs: int
     g_steps: int  # per epoch
-    step_s: float | None = None
-    eval_s: float | None = None
+    step_s: float | None = None  # a G step of the trial: of all its seeds together when they are batched
+    eval_s: float | None = None  # the trial's evaluation: every seed's
     note: str = ""
+    seeds: int = 1  # seeds a trial trains together (seeds_per_trial)
 
     @property
     def trial_s(self) -> float | None:
@@ -60,11 +61,13 @@ def _classifier_missing(config: TrialConfig) -> bool:
     return name is not None and not cache_paths(name, config.data.image_size or 28, config.data.root)[0].exists()
 
 
-def measure(label: str, trials: int, config: TrialConfig, threads: int) -> ArmCost:
-    """Time MEASURE_STEPS G steps (after as many warm-up steps) and one full evaluation of one trial."""
+def measure(label: str, trials: int, config: TrialConfig, threads: int, seeds: int = 1) -> ArmCost:
+    """Time MEASURE_STEPS G steps (after as many warm-up steps) and one full evaluation of one trial; of a trial
+    of `seeds` seed-batched seeds, their batched steps and each seed's evaluation."""
     import torch
 
     from trainables.run import GANRun
+    from trainables.seeds import SeedGroup, seed_configs
 
     epochs = config.train.epochs
     train = config.train.model_copy(update={"steps_per_epoch": MEASURE_STEPS * config.train.n_critic})
@@ -74,13 +77,16 @@ def measure(label: str, trials: int, config: TrialConfig, threads: int) -> ArmCo
             if _classifier_missing(config):
                 return ArmCost(label, trials, epochs, 0, note="not measured: its mode classifier is not cached yet")
             n_eval = min(config.eval.n_samples, MEASURE_EVAL)
-            run = GANRun(config.model_copy(update={"train": train,
-                                                   "eval": config.eval.model_copy(update={"n_samples": n_eval})}))
+            small = config.model_copy(update={"train": train,
+                                              "eval": config.eval.model_copy(update={"n_samples": n_eval})})
+            group = SeedGroup(seed_configs(small, range(seeds))) if seeds > 1 else None
+            run = group.members[0] if group is not None else GANRun(small)
         full = config.train.steps_per_epoch or max(1, len(run.x) // config.train.batch_size)
         g_steps = max(1, full // run.ctx.n_critic)
-        run.train_epoch()
+        trainer = group if group is not None else run
+        trainer.train_epoch()
         t0 = time.perf_counter()
-        run.train_epoch()
+        trainer.train_epoch()
         t1 = time.perf_counter()
         run.evaluate(extended=True)
         t2 = time.perf_counter()
@@ -90,25 +96,26 @@ def measure(label: str, trials: int, config: TrialConfig, threads: int) -> ArmCo
         why = str(err).splitlines()[0].split(". Tried")[0][:120]
         return ArmCost(label, trials, epochs, 0, note=f"not measured ({why}; a run fetches the data first)")
     every = config.eval.extended_every
-    eval_s = ((t2 - t1) + (every - 1) * (t3 - t2)) / every * config.eval.n_samples / n_eval
-    return ArmCost(label, trials, epochs, g_steps, (t1 - t0) / MEASURE_STEPS, eval_s)
+    eval_s = ((t2 - t1) + (every - 1) * (t3 - t2)) / every * config.eval.n_samples / n_eval * seeds
+    return ArmCost(label, trials, epochs, g_steps, (t1 - t0) / MEASURE_STEPS, eval_s, seeds=seeds)
 
 
 def estimate(spec: Spec) -> list[ArmCost]:
     """One measured ArmCost per grid arm; the searched keys that are not grids keep their fixed values."""
     from study.spec import n_configurations
 
-    per_arm = max(1, round(n_configurations(spec) * len(spec.seed_list) / len(arms(spec))))
-    threads = max(1, int(spec.resources.cpu or 1))
+    seeds = len(spec.seed_groups[0])  # a trial's seeds (seeds_per_trial, at most the spec's seeds)
+    per_arm = max(1, round(n_configurations(spec) * len(spec.seed_groups) / len(arms(spec))))
+    threads = max(1, int(spec.trial_resources["cpu"] or 1))
     out: list[ArmCost] = []
     unmeasured: dict[str, str] = {}  # data config -> why: an arm whose data could not be loaded is not retried
     for label, _, config in configs(spec, spec.seed_list[:1]):
         key = config.data.model_dump_json()
         if key in unmeasured:
-            out.append(ArmCost(label, per_arm, config.train.epochs, 0, note=unmeasured[key]))
+            out.append(ArmCost(label, per_arm, config.train.epochs, 0, note=unmeasured[key], seeds=seeds))
             continue
         with contextlib.redirect_stderr(io.StringIO()):  # the loaders' fetch messages: nothing is fetched here
-            cost = measure(label, per_arm, config, threads)
+            cost = measure(label, per_arm, config, threads, seeds)
         if cost.note:
             unmeasured[key] = cost.note
         out.append(cost)
@@ -129,13 +136,14 @@ def report(spec: Spec, costs: list[ArmCost], cpus: int | None = None) -> list[st
         each = f"{c.step_s * 1e3:.1f} ms a G step, {c.eval_s:.2f} s an evaluation -> {_hours(c.trial_s)} a trial" \
             if c.trial_s is not None and c.step_s is not None and c.eval_s is not None else c.note
         steps = f"{c.epochs} epochs x {c.g_steps} G steps" if c.g_steps else f"{c.epochs} epochs"
-        lines.append(f"  {c.label}: {c.trials} trials x {steps}; {each}")
+        trials = f"{c.trials} trials of {c.seeds} seeds" if c.seeds > 1 else f"{c.trials} trials"
+        lines.append(f"  {c.label}: {trials} x {steps}; {each}")
     measured = [c for c in costs if c.trial_s is not None]
-    total_steps = sum(c.trials * c.epochs * c.g_steps for c in costs)
+    total_steps = sum(c.trials * c.seeds * c.epochs * c.g_steps for c in costs)  # every seed's
     lines.append(f"cost: {total_steps:,} G steps in all" if total_steps else "cost: G steps unknown")
     if measured:
         cpu_s = sum(c.trials * (c.trial_s or 0.0) for c in measured)
-        slots = max(1, cpus // max(1, int(spec.resources.cpu or 1)))
+        slots = max(1, int(cpus // max(1.0, spec.trial_resources["cpu"] or 1.0)))
         part = "" if len(measured) == len(costs) else f" (the {len(measured)} measured arms only)"
         lines.append(f"cost: about {_hours(cpu_s)} of trial time{part}; on this machine ({cpus} CPUs, "
                      f"{slots} trials at once) about {_hours(cpu_s / slots)} wall. GPU: no measured figure yet "

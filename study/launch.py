@@ -88,10 +88,16 @@ def _autoscaling_node_types(path: str = "~/ray_bootstrap_config.yaml", counts: b
 
 def trial_slots(spec: Spec, address: str | None = None) -> int:
     """How many of the spec's trials fit on the cluster at once (per node: its CPUs and GPUs over the trial's);
-    on a cluster started by `ray up`, the workers the autoscaler may still start count as well."""
+    on a cluster started by `ray up`, the workers the autoscaler may still start count as well: a live worker
+    is one of them already (it takes the place of a configured worker of its size), so none counts twice."""
     want = {"CPU": spec.trial_resources["cpu"], "GPU": spec.trial_resources["gpu"]}
-    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-    nodes += _autoscaling_node_types(counts=True) if address or os.environ.get("RAY_ADDRESS") else []
+    live = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    to_start = _autoscaling_node_types(counts=True) if address or os.environ.get("RAY_ADDRESS") else []
+    for node in live:
+        if to_start and "node:__internal_head__" not in node:
+            same = [i for i, r in enumerate(to_start) if all(node.get(k, 0.0) == r.get(k, 0) for k in ("CPU", "GPU"))]
+            to_start.pop(same[0] if same else 0)
+    nodes = live + to_start
     # 1e-9: 1.0 GPU / 0.1 GPU is 10 trials, not 9 (Ray itself counts resources in units of 1e-4)
     return sum(min(int(node.get(k, 0.0) / w + 1e-9) for k, w in want.items() if w > 0) for node in nodes)
 

@@ -76,21 +76,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from study import report, tracking
 
-    table = PUBLISHED[spec.name]
+    tables = PUBLISHED[spec.name]
     experiment = args.experiment or spec.tracking.experiment or spec.name
     uri = tracking.resolve_uri(args.tracking_uri or spec.tracking.uri)
+    metrics = list(dict.fromkeys(c.metric for table in tables for c in table.columns))
     try:
-        df = report.load_trials(experiment, tracking_uri=uri, metrics=[c.metric for c in table.columns])
+        df = report.load_trials(experiment, tracking_uri=uri, metrics=metrics)
     except LookupError as err:
         print(f"error: {err}; run `python -m study.run {args.spec}{' --quick' if args.quick else ''}` first",
               file=sys.stderr)
         return 2
     pd.set_option("display.width", 250)
-    print(f"{table.cite}: mean ± standard error over seeds ({table.trials} trials in the paper), at each "
-          f"trial's last epoch; experiment {experiment!r} at {uri}")
-    print(reproduction_table(df, table).to_string(index=False))
-    print("cells: ours [the paper's] mark; ok = the mean ± 2 SE intervals overlap, low/high = ours lies wholly "
-          "below/above the paper's")
+    for table in tables:
+        print(f"{table.cite}: mean ± standard error over seeds ({table.trials} trials in the paper), at each "
+              f"trial's last epoch; experiment {experiment!r} at {uri}")
+        print(reproduction_table(df, table).to_string(index=False) + "\n")
+    print("cells: ours [the paper's] mark; ok = the mean ± 2 SE intervals overlap (a cell published without a "
+          "spread is a point), low/high = ours lies wholly below/above the paper's")
     print(report.format_table(report.summary_table(df), title="\nsurvival (collapse verdict, docs/collapse.md):"))
     return 0
 

@@ -108,6 +108,9 @@ class TrainConfig(Frozen):
     lr_g: float | None = Field(None, gt=0)
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: Int = Field(1, ge=1, le=100)  # D steps per G step (or the n_critic remedy)
+    # alternating: G's step is taken against D after D's step; simultaneous: G's gradient against the D that
+    # D's (last) step starts from, D's step on the fakes of the G before G's step (docs/config.md)
+    updates: Literal["alternating", "simultaneous"] = "alternating"
     threads: Int | None = Field(None, ge=1)  # torch threads; None = the trial's CPUs
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: G's and D's forward passes and losses under autocast
     channels_last: bool = False  # image nets and data in channels-last memory format (conv models)

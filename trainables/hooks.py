@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from trainables.config import TrainConfig, TrialConfig
     from trainables.losses import Loss
     from trainables.models import Built, Discriminator
+    from trainables.rounds import Rounds
+    from trainables.run import GANRun
 
 Logs = dict[str, Tensor]  # 0-dim tensors on the trial's device: read once an epoch, never per step
 DFn = Callable[[Tensor], Tensor]  # (B, *shape) -> (B,) D logits
@@ -52,10 +54,14 @@ class StepContext:
     counts: dict[str, int] = field(default_factory=lambda: {"d_steps": 0, "g_steps": 0})
     watch: Any = None  # trainables.step.FiniteWatch: non-finite losses, recorded on the device
     bf16: bool = False  # forward passes and losses under bf16 autocast
+    simultaneous: bool = False  # train.updates: G's and D's last step both from the same parameters
     # seeds as a batch dimension (trainables.seeds): S seeds' rows, seed after seed, through seed-batched nets
     # (trainables.models.seeded); seed s draws its rows from gens[s]. One seed: gens is (gen,)
     seeds: int = 1
     gens: tuple[torch.Generator, ...] = ()
+    # a distribution over the data rows (N,) that real batches are drawn by, with replacement (AdaGAN's W_t,
+    # trainables.remedies.adagan); None: each pass over the data is a permutation
+    data_weights: Tensor | None = None
 
     def autocast(self) -> Any:
         """The forward region of a step: bf16 autocast when the trial asks for it, else a no-op context."""
@@ -132,8 +138,12 @@ class TrainHook(Protocol):
     def __call__(self, cfg: TrialConfig, p: Any, train: TrainConfig) -> TrainConfig: ...
 
 
+class RoundsHook(Protocol):
+    def __call__(self, cfg: TrialConfig, p: Any, run: GANRun) -> Rounds: ...
+
+
 # Hook points at which only one remedy may act: a second one would silently shadow the first.
-EXCLUSIVE_HOOKS = ("g_critic", "g_loss", "code", "wrap_g")
+EXCLUSIVE_HOOKS = ("g_critic", "g_loss", "code", "wrap_g", "rounds")
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,8 @@ class Remedy:
     g_loss(ctx, p, real, fake, d_fn) -> (loss, logs)  replaces G's loss (feature matching); exclusive
     g_extra(ctx, p, real, fake, z) -> (term, logs) added to G's loss (a reconstruction term, an encoder's term);
                                                    z is the fake batch's latent
+    rounds(cfg, p, run) -> Rounds                  build time: a trial that trains a sequence of GANs (AdaGAN);
+                                                   trainables.rounds; exclusive
     """
 
     doc: str
@@ -171,6 +183,7 @@ class Remedy:
     wrap_g: WrapGHook | None = None
     code: CodeHook | None = None
     g_extra: GExtraHook | None = None
+    rounds: RoundsHook | None = None
     needs_targets: bool = False  # only meaningful with a loss that uses targets (BCE, least squares)
     conflicts: tuple[str, ...] = ()  # remedies it cannot be combined with
     sets: tuple[str, ...] = ()  # train.* keys its `train` hook sets: a spec may not set them too

@@ -18,6 +18,7 @@ from trainables.evaluate import Evaluator, ModeScorer, eval_mode, generate, repo
 from trainables.hooks import d_view
 from trainables.metrics.collapse import STATE_CODE, CollapseRule, collapse_status, objective, states_of
 from trainables.metrics.registry import metric_of
+from trainables.rounds import build_rounds
 from trainables.step import Diverged, build_context, epoch_logs, epoch_means
 
 
@@ -75,6 +76,7 @@ class GANRun:
         self.states: list[str] = []
         self.status: dict[str, Any] = collapse_status([], self.rule, self.epochs)
         self.outcome = names.RUNNING
+        self.rounds = build_rounds(cfg, self)  # a trial that trains a sequence of GANs (AdaGAN), else None
 
     @contextlib.contextmanager
     def _d_seen(self) -> Iterator[Callable[[Tensor], Tensor]]:
@@ -103,6 +105,8 @@ class GANRun:
     def train_epoch(self) -> dict[str, float]:
         """One epoch: a fresh permutation of the data, consumed by n_critic D batches per G step."""
         g_steps = self.g_steps()
+        if self.rounds is not None:
+            self.rounds.begin(self)  # the first epoch of a round: its new nets and data weights
         logs = epoch_logs(self.ctx, self.x, self.config.samples_per_step, g_steps, self.epoch, self.epochs)
         self.ctx.watch.check()  # raises Diverged with the first non-finite loss and its step
         return epoch_means(logs, g_steps)[0]  # one host read an epoch
@@ -117,9 +121,14 @@ class GANRun:
         """Mode metrics of G on the fixed latent batch; when extended (default: `extended_due()`), also the
         metrics listed in `eval.metrics` (docs/metrics.md)."""
         extended = self.extended_due() if extended is None else extended
-        samples = generate(self.ctx.g, self.z_eval)
+        samples = self.generate(self.z_eval)
         with self._d_seen() as d:
-            return self.evaluator.score(samples, d, extended)
+            out = self.evaluator.score(samples, d, extended)
+        return out if self.rounds is None else {**out, **self.rounds.report(self)}
+
+    def generate(self, z: Tensor) -> Tensor:
+        """The trial's samples for latents z: G's, or the rounds' (AdaGAN's mixture). (N, nz) -> (N, *shape)"""
+        return generate(self.ctx.g, z) if self.rounds is None else self.rounds.generate(self.ctx.g, z)
 
     def step(self) -> dict[str, Any]:
         """Train one epoch and evaluate; returns this epoch's metrics and the collapse status."""
@@ -185,7 +194,13 @@ class GANRun:
     def samples(self, n: int | None = None) -> Tensor:
         """G's samples on the first n fixed latents (for grids and scatter plots)."""
         n = n or self.config.eval.grid_size
-        return generate(self.ctx.g, self.z_eval[:n]).cpu()
+        return self.generate(self.z_eval[:n]).cpu()
+
+    @torch.no_grad()
+    def grids(self, n: int | None = None) -> dict[str, Tensor]:
+        """Named sample sets logged as grids besides `samples()` (AdaGAN: each component's); {} for one GAN."""
+        n = n or self.config.eval.grid_size
+        return {} if self.rounds is None else {k: v.cpu() for k, v in self.rounds.grids(self, n).items()}
 
     def d_surface_png(self, path: str | Path) -> Path | None:
         """PNG of D's surface, its gradient field and G's samples (2D mixtures with an unpacked D; else None); a
@@ -210,6 +225,7 @@ class GANRun:
             "counts": dict(self.ctx.counts), "outcome": self.outcome,
             "forgetting_prev": self.probes.tracker.previous if self.probes is not None else None,
             "forgetting_held": self.probes.tracker.held if self.probes is not None else None,
+            **({"rounds": self.rounds.state_dict()} if self.rounds is not None else {}),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -226,4 +242,6 @@ class GANRun:
         self.ctx.counts.update(state["counts"])
         if self.probes is not None and state.get("forgetting_prev") is not None:
             self.probes.tracker.previous, self.probes.tracker.held = state["forgetting_prev"], state["forgetting_held"]
+        if self.rounds is not None:
+            self.rounds.load_state_dict(state["rounds"], self)
         self._update_status()

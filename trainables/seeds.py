@@ -28,6 +28,10 @@ def check_seed_batch(cfg: TrialConfig, seeds: int) -> None:
     """ValueError naming what stops `seeds` seeds of `cfg` from sharing one seed-batched model."""
     if seeds < 2:
         return
+    rounds = [n for n in cfg.remedies if REMEDIES[n].rounds is not None]
+    if rounds:
+        raise ValueError(f"remedy {rounds[0]!r} trains a sequence of GANs (rounds), each seed with its own mixture "
+                         f"and data weights, so seeds cannot share one seed-batched model; use seeds_per_trial: 1")
     blocked = [n for n in cfg.remedies if not REMEDIES[n].seed_separable]
     if blocked:
         known = sorted(n for n, r in REMEDIES.items() if r.seed_separable)

@@ -47,7 +47,8 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     opt_d = OPTIMIZERS[train.optimizer](d.parameters(), train.lr_d or train.lr, train.betas)
     opt_g = OPTIMIZERS[train.optimizer](g.parameters(), train.lr_g or train.lr, train.betas)
     return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device,
-                       watch=FiniteWatch(), bf16=train.precision == "bf16", gens=(gen,))
+                       watch=FiniteWatch(), bf16=train.precision == "bf16", gens=(gen,),
+                       simultaneous=train.updates == "simultaneous")
 
 
 def _grad_norm(module: nn.Module, seeds: int = 1) -> Tensor:
@@ -110,17 +111,25 @@ class FiniteWatch:
             raise Diverged(message)
 
 
+def draw_order(n: int, gen: torch.Generator, device: torch.device, weights: Tensor | None = None) -> Tensor:
+    """The row order of one pass over n data rows: a permutation, or, given data weights (N,), n rows drawn by
+    them with replacement (AdaGAN's reweighted data, Tolstikhin et al. 2017, Alg. 1). (n,)"""
+    if weights is None:
+        return torch.randperm(n, generator=gen, device=device)
+    return torch.multinomial(weights, n, replacement=True, generator=gen)
+
+
 def epoch_logs(ctx: StepContext, x: Tensor, batch: int, g_steps: int, epoch: int, epochs: int) -> list[Logs]:
     """One epoch of `g_steps` training steps, each seed drawing its real batches from its own permutation of `x`
     (`batch` rows a D step, seeds side by side); the steps' statistics, left on the device."""
     n = len(x)
-    orders = [torch.randperm(n, generator=g, device=x.device) for g in ctx.gens]
+    orders = [draw_order(n, g, x.device, ctx.data_weights) for g in ctx.gens]
     pos = 0
 
     def next_real() -> Tensor:  # (S * batch, ...): seed after seed
         nonlocal orders, pos
         if pos + batch > n:
-            orders, pos = [torch.randperm(n, generator=g, device=x.device) for g in ctx.gens], 0
+            orders, pos = [draw_order(n, g, x.device, ctx.data_weights) for g in ctx.gens], 0
         rows = orders[0][pos : pos + batch] if len(orders) == 1 else torch.cat([o[pos : pos + batch] for o in orders])
         pos += batch
         return x[rows]
@@ -209,21 +218,41 @@ def g_step(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor | None = None
 
 
 def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
-    """n_critic D updates (a fresh real and fake batch each), then one G update on the last fake batch."""
+    """n_critic D updates (a fresh real and fake batch each), then one G update on the last fake batch; with
+    simultaneous updates the G update comes before the last D update, so each is taken from the parameters
+    both had before it (the Unrolled GAN notebook's `sess.run([g_train_op, d_train_op])`)."""
     logs: Logs = {}
+    d_logs: list[Logs] = []
     for i in range(ctx.n_critic):
         real = next_real()
         z = ctx.z(len(real))
+        last = i == ctx.n_critic - 1
         with ctx.autocast():
-            if i < ctx.n_critic - 1:
+            if not last:
                 with torch.no_grad():
                     fake = ctx.g(z)
             else:
-                fake = ctx.g(z)  # kept with its graph for the G update below
-        logs.update(d_step(ctx, real, fake.detach(), z))
-    ctx.d.requires_grad_(False)  # G's backward needs no D parameter grads
+                fake = ctx.g(z)  # kept with its graph for the G update
+        if last and ctx.simultaneous:
+            logs.update(_g_update(ctx, real, fake, z))
+        d_logs.append(d_step(ctx, real, fake.detach(), z))
+    logs.update(d_logs[0] if len(d_logs) == 1 else _mean_of(d_logs))
+    if not ctx.simultaneous:
+        logs.update(_g_update(ctx, real, fake, z))
+    return logs
+
+
+def _mean_of(steps: list[Logs]) -> Logs:
+    """Each D statistic's mean over a G step's n_critic D steps (a few ops a G step, no host read)."""
+    keys = dict.fromkeys(k for step in steps for k in step)
+    return {k: torch.stack([step[k] for step in steps if k in step]).float().mean(dim=0) for k in keys}
+
+
+def _g_update(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor) -> Logs:
+    """G's step with D's parameters out of autograd (G's backward needs no D parameter grads); z is the fake
+    batch's latent."""
+    ctx.d.requires_grad_(False)
     try:
-        logs.update(g_step(ctx, real, fake, z))
+        return g_step(ctx, real, fake, z)
     finally:
         ctx.d.requires_grad_(True)
-    return logs

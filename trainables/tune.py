@@ -254,6 +254,10 @@ class GANTrainable(tune.Trainable):
             save_samples(run.samples(), run.data, path, title=f"epoch {epoch}")
             _retry(self.client.log_artifact, child.run_id, str(path), names.SAMPLES_DIR)
             self._log_image(child, path, names.SAMPLES_DIR, epoch, enlarge=run.data.kind == "images")
+            for name, samples in run.grids().items():  # a trial that runs rounds: each component's grid (AdaGAN)
+                grid = save_samples(samples, run.data, Path(tmp) / f"{name}_{epoch:04d}.png",
+                                    title=f"{name}, epoch {epoch}")
+                _retry(self.client.log_artifact, child.run_id, str(grid), f"{names.SAMPLES_DIR}/{name}")
             surface = run.d_surface_png(Path(tmp) / f"d_surface_{epoch:04d}.png")  # 2D data only
             if surface is not None:
                 _retry(self.client.log_artifact, child.run_id, str(surface), names.D_SURFACE_DIR)

@@ -26,7 +26,8 @@ def _unrolled(k: int) -> Variant:
 
 
 # VEEGAN's 2D nets (the authors' notebook): G [z (254), eps (1)] -> 2 x 128 ReLU -> 2; F 2 -> 2 x 128 ReLU -> 254;
-# D [x, z] -> 128 ReLU -> 1; TF-slim's Glorot-uniform init; Adam 1e-3, beta1 0.5; batch 500
+# D [x, z] -> 128 ReLU -> 1; TF-slim's Glorot-uniform init; Adam 1e-3, beta1 0.5; batch 500; G's and D's updates in
+# one sess.run (veegan: train.updates simultaneous)
 _VEEGAN_2D = {"name": "mlp", "nz": 255, "g_hidden": 128, "g_layers": 2, "bn": False, "act": "relu",
               "d_hidden": 128, "d_layers": 1, "maxout": 1, "d_act": "relu", "init": "xavier"}
 _VEEGAN_TRAIN = {"optimizer": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "batch_size": 500}
@@ -53,7 +54,7 @@ VARIANTS: dict[str, Variant] = {
     "veegan": Variant("VEEGAN: reconstructor F and joint D on (x, z), G's loss -E D(G(z), z) + 0.5 E||z - F(G(z))||^2, "
                       "the authors' 2D nets and Adam (Srivastava et al. 2017; akashgit/VEEGAN, VEEGAN_2D_RING.ipynb)",
                       {"loss": "kl", "remedies": {"veegan": {"eps_dim": 1}}, "model": _VEEGAN_2D,
-                       "train": _VEEGAN_TRAIN}),
+                       "train": {**_VEEGAN_TRAIN, "updates": "simultaneous"}}),
     "bigan": Variant("ALI/BiGAN: encoder E and joint D on (x, E(x)) vs (G(z), z), G and E on the label-swapped "
                      "non-saturating loss (Dumoulin et al. 2017; Donahue et al. 2017); VEEGAN's 2D nets and Adam, as "
                      "its comparison (Srivastava et al. 2017)",
@@ -66,6 +67,16 @@ VARIANTS: dict[str, Variant] = {
     "mdgan": Variant("Mode-regularised GAN: encoder E, lambda_1 0.2 * ||x - G(E(x))||^2 and lambda_2 0.4 * "
                      "-log D(G(E(x))) in G's loss (Che et al. 2017, the regularised GAN; not the two-step MDGAN)",
                      {"loss": "nonsaturating", "remedies": {"mdgan": {}}}),
+    "adagan": Variant("AdaGAN: 10 rounds x 15 epochs, data reweighted by a classifier of data vs the mixture "
+                      "(theory_star W_t, beta_t = 1/t); the authors' 2D setup: tanh nets 2 x 16, z dim 5, SGD lr "
+                      "0.008 (classifier), D 0.004, G 0.01, batch 64, unrolled 5, minimax loss (objective 'JS') "
+                      "(Tolstikhin et al. 2017; tolstikhin/adagan adagan_gmm.py)",
+                      {"loss": "minimax", "remedies": {"adagan": {"rounds": 10}, "unrolled": {"k": 5}},
+                       "model": {"name": "mlp", "nz": 5, "g_hidden": 16, "g_layers": 2, "d_hidden": 16,
+                                 "d_layers": 2, "maxout": 1, "act": "tanh", "d_act": "tanh", "bn": False,
+                                 "init": "orthogonal"},
+                       "train": {"epochs": 150, "batch_size": 64, "optimizer": "sgd", "lr": 0.008, "lr_d": 0.004,
+                                 "lr_g": 0.01}}),
     **{f"pacgan{m}": _pacgan(m) for m in (2, 3, 4)},
     **{f"unrolled{k}": _unrolled(k) for k in (5, 10)},
 }

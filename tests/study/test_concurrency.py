@@ -58,6 +58,7 @@ def _spec(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.verify  # about 2 minutes; a measurement of Ray's slots, not of the study's answers
 def test_a_study_keeps_its_8_slots_busy(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_", "TUNE_MAX_PENDING"))}

@@ -51,3 +51,19 @@ def test_dry_run_prints_the_cost_and_starts_nothing(tmp_path, capsys, monkeypatc
     assert main([str(_spec(tmp_path)), "--dry-run", "--no-cost"]) == 0
     out = capsys.readouterr().out
     assert "experiment: cost" in out and "G step" not in out and "measuring" not in out
+
+
+def test_seed_batched_trials_are_costed_as_trials_of_their_seeds(tmp_path):
+    path = _spec(tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    spec["seeds"], spec["seeds_per_trial"] = 4, 2
+    path.write_text(yaml.safe_dump(spec))
+    loaded = load_spec(path)
+    costs = estimate(loaded)
+    # 2 arms x 4 seeds = 8 seed runs = 2 trials of 2 seeds an arm; each trial evaluates both seeds
+    assert all(c.trials == 2 and c.seeds == 2 and c.g_steps == 4 for c in costs)
+    assert all(c.step_s and c.eval_s for c in costs)
+    lines = report(loaded, costs, cpus=4)
+    assert "2 trials of 2 seeds x 3 epochs x 4 G steps" in lines[0]
+    assert lines[-2] == "cost: 96 G steps in all"  # every seed's: 2 arms x 2 trials x 2 seeds x 3 epochs x 4
+    assert "2 trials at once" in lines[-1]  # a trial asks for 2 CPUs (1 a seed) of the 4

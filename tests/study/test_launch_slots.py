@@ -65,12 +65,18 @@ def test_workers_the_autoscaler_may_start_count_on_a_cluster_only(nodes, monkeyp
         "available_node_types": {"head": {"resources": {"CPU": 0}, "max_workers": 0},
                                  "gpu": {"resources": {"CPU": 4, "GPU": 1}, "max_workers": 3},
                                  "spare": {"resources": {"CPU": 2}, "max_workers": 0}}}))
-    nodes({"CPU": 0.0})  # the head: no trials on it
+    head = {"CPU": 0.0, "node:__internal_head__": 1.0}  # Ray marks its head node with this resource
+    nodes(head)  # the head: no trials on it
     spec = _spec(cpu=0.5, gpu=0.25)
     assert launch.trial_slots(spec) == 0  # a local study reads no autoscaler config
     assert launch.trial_slots(spec, address="auto") == 3 * 4
     monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:8265")  # `ray job submit` sets it for the driver
     assert launch.trial_slots(spec) == 3 * 4
+    # two of the three GPU workers are up: they are two of the three the config allows, not two more
+    nodes(head, {"CPU": 4.0, "GPU": 1.0}, {"CPU": 4.0, "GPU": 1.0})
+    assert launch.trial_slots(spec) == 3 * 4
+    nodes(head, {"CPU": 4.0, "GPU": 1.0}, {"CPU": 8.0})  # a worker of no configured size takes a place too
+    assert launch.trial_slots(spec) == 4 + 0 + 4
 
 
 def test_pending_trials_sets_the_variable_for_the_fit_only(nodes):

@@ -195,10 +195,12 @@ def test_eps_dim_that_leaves_no_code_is_refused_at_build_and_seeds_cannot_share_
 JOINT = {**TINY, "model": {**TINY["model"], "nz": 3}, "loss": "kl", "remedies": {"veegan": {"eps_dim": 1}}}
 
 
-@pytest.mark.parametrize("remedies,loss", [({"veegan": {"eps_dim": 1}}, "kl"), ({"bigan": {}}, "nonsaturating"),
-                                           ({"mdgan": {}}, "nonsaturating")])
-def test_a_joint_run_resumes_exactly_with_its_encoder_and_optimiser_state(remedies, loss):
-    cfg = {**JOINT, "remedies": remedies, "loss": loss}
+@pytest.mark.parametrize("remedies,loss,updates", [
+    ({"veegan": {"eps_dim": 1}}, "kl", "simultaneous"),
+    ({"bigan": {"stochastic": True}}, "nonsaturating", "alternating"),
+    ({"mdgan": {}}, "nonsaturating", "alternating")])
+def test_a_joint_run_resumes_exactly_with_its_encoder_and_optimiser_state(remedies, loss, updates):
+    cfg = {**JOINT, "remedies": remedies, "loss": loss, "train": {**JOINT["train"], "updates": updates}}
     straight = _metrics(GANRun(cfg), 4)
     first = GANRun(cfg)
     _metrics(first, 2)

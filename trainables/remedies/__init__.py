@@ -26,6 +26,9 @@ def _registry() -> dict[str, Remedy]:
     found: dict[str, Remedy] = {}
     for module in (labels, objectives, kernels, joint, architecture, inputs, penalties, unrolled, schedule):
         found.update(module.REMEDIES)
+    from trainables.remedies import adagan  # a remedy that runs rounds (trainables.rounds)
+
+    found.update(adagan.REMEDIES)
     return found
 
 
