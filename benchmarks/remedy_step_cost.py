@@ -65,7 +65,8 @@ def _round_robin(fns: dict[Any, Callable[[], Any]], reps: int, warmup: int = 2) 
 def step_costs(net: str, reps: int) -> dict[str, float]:
     """Median seconds of one train_step (n_critic D updates + one G update) with each remedy alone."""
     fns = {}
-    for name in ["none", *sorted(REMEDIES)]:
+    model = SETUPS[net]["model"]["name"]
+    for name in ["none", *sorted(n for n, r in REMEDIES.items() if not r.models or model in r.models)]:
         ctx, next_real = _context(net, {} if name == "none" else {name: {}})
         fns[name] = lambda ctx=ctx, next_real=next_real: train_step(ctx, next_real)
     return _round_robin(fns, reps)
@@ -116,7 +117,8 @@ def table(costs: dict[str, dict[str, float]], unroll: dict[str, tuple[float, dic
              "| remedy | " + " | ".join(f"{n} ms | {n} x none" for n in nets) + " |",
              "|---|" + "---:|---:|" * len(nets)]
     for name in costs[nets[0]]:
-        cells = [f"{costs[n][name] * 1e3:.2f} | {costs[n][name] / costs[n]['none']:.2f}" for n in nets]
+        cells = [f"{costs[n][name] * 1e3:.2f} | {costs[n][name] / costs[n]['none']:.2f}" if name in costs[n]
+                 else "- | -" for n in nets]  # "-": the remedy works with other models (veegan, bigan: mlp)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Unrolled: one G update (G forward + g_step) in units of one plain D update (d_step); "
               "expected about (k + 1) D forward/backward passes plus the backward through them.", "",

@@ -21,7 +21,7 @@ from trainables.losses import LOSSES
 from trainables.metrics.collapse import check_sample_size
 from trainables.metrics.registry import METRICS, MODE_KEYS, metric_keys
 from trainables.models import MODELS
-from trainables.remedies import REMEDIES, check_combination, check_loss, make_params
+from trainables.remedies import REMEDIES, check_combination, check_loss, check_model, make_params
 
 
 def _known(kind: str, name: str, registry: Mapping[str, Any]) -> str:
@@ -83,7 +83,7 @@ class ModelConfig(Frozen):
     @model_validator(mode="after")
     def _kwargs(self) -> ModelConfig:
         _known("model", self.name, MODELS)
-        allowed = set(inspect.signature(MODELS[self.name]).parameters) - {"data_shape", "pack", "unused"}
+        allowed = set(inspect.signature(MODELS[self.name]).parameters) - {"data_shape", "pack", "code", "unused"}
         hints = typing.get_type_hints(MODELS[self.name])
         for key, value in (self.model_extra or {}).items():
             if key not in allowed:
@@ -212,6 +212,7 @@ class TrialConfig(Frozen):
     def _combination(self) -> TrialConfig:
         check_combination(list(self.remedies), LOSSES[self.loss].uses_targets)
         check_loss(list(self.remedies), self.loss)
+        check_model(list(self.remedies), self.model.name)
         if self.collapse.metric in MODE_KEYS:
             check_sample_size(self.eval.n_samples, DATASETS[self.data.name].modes_of(self.data), self.quality_floor)
         return self

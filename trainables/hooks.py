@@ -19,7 +19,7 @@ from torch import Tensor, nn
 if TYPE_CHECKING:
     from trainables.config import TrainConfig, TrialConfig
     from trainables.losses import Loss
-    from trainables.models import Discriminator
+    from trainables.models import Built, Discriminator
     from trainables.rounds import Rounds
     from trainables.run import GANRun
 
@@ -114,12 +114,24 @@ class GLossHook(Protocol):
     def __call__(self, ctx: StepContext, p: Any, real: Tensor, fake: Tensor, d_fn: DFn) -> tuple[Tensor, Logs]: ...
 
 
+class CodeHook(Protocol):
+    def __call__(self, ctx: StepContext, p: Any, x: Tensor, z: Tensor | None) -> Tensor: ...
+
+
+class GExtraHook(Protocol):
+    def __call__(self, ctx: StepContext, p: Any, real: Tensor, fake: Tensor, z: Tensor) -> tuple[Tensor, Logs]: ...
+
+
 class ModelHook(Protocol):
     def __call__(self, cfg: TrialConfig, p: Any, kwargs: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class WrapDHook(Protocol):
     def __call__(self, cfg: TrialConfig, p: Any, d: Discriminator) -> Discriminator: ...
+
+
+class WrapGHook(Protocol):
+    def __call__(self, cfg: TrialConfig, p: Any, built: Built, data_shape: tuple[int, ...]) -> nn.Module: ...
 
 
 class TrainHook(Protocol):
@@ -131,7 +143,7 @@ class RoundsHook(Protocol):
 
 
 # Hook points at which only one remedy may act: a second one would silently shadow the first.
-EXCLUSIVE_HOOKS = ("g_critic", "g_loss", "rounds")
+EXCLUSIVE_HOOKS = ("g_critic", "g_loss", "code", "wrap_g", "rounds")
 
 
 @dataclass(frozen=True)
@@ -140,13 +152,19 @@ class Remedy:
 
     model(cfg, p, model_kwargs) -> model_kwargs    build time, before the nets exist (packing)
     wrap_d(cfg, p, d) -> d                         build time, on the Discriminator (spectral norm, minibatch heads)
+    wrap_g(cfg, p, built, data_shape) -> g         build time: G's side with nets trained by G's optimiser (an
+                                                   encoder: models.encoder.WithEncoder); exclusive
     train(cfg, p, train) -> train                  at resolution: the effective optimiser settings (TTUR, n_critic)
     inputs(ctx, p, x) -> x                         every D input, real or fake, D and G steps, probes (d_view)
+    code(ctx, p, x, z) -> c                        a joint D's latent column block (d_view): the encoder's code
+                                                   of data x (z None), the latent z of G's samples; exclusive
     targets(ctx, p, rt, ft) -> (rt, ft, logs)      D's BCE/LS targets (label flipping, smoothing)
     d_extra(ctx, p, real, fake) -> (term, logs)    added to D's loss (gradient penalty, R1); inputs as D saw them
     after_d(ctx, p) -> logs                        after each D update (weight clipping)
     g_critic(ctx, p, real, fake) -> (d_fn, logs)   the D that G's loss is taken against (unrolled); exclusive
     g_loss(ctx, p, real, fake, d_fn) -> (loss, logs)  replaces G's loss (feature matching); exclusive
+    g_extra(ctx, p, real, fake, z) -> (term, logs) added to G's loss (a reconstruction term, an encoder's term);
+                                                   z is the fake batch's latent
     rounds(cfg, p, run) -> Rounds                  build time: a trial that trains a sequence of GANs (AdaGAN);
                                                    trainables.rounds; exclusive
     """
@@ -162,6 +180,9 @@ class Remedy:
     after_d: AfterDHook | None = None
     g_critic: GCriticHook | None = None
     g_loss: GLossHook | None = None
+    wrap_g: WrapGHook | None = None
+    code: CodeHook | None = None
+    g_extra: GExtraHook | None = None
     rounds: RoundsHook | None = None
     needs_targets: bool = False  # only meaningful with a loss that uses targets (BCE, least squares)
     conflicts: tuple[str, ...] = ()  # remedies it cannot be combined with
@@ -169,10 +190,16 @@ class Remedy:
     # its hooks act on each row (or pack) alone and draw through ctx.draw, so seeds can share a batch (seeds.py)
     seed_separable: bool = False
     loss: str | None = None  # the loss it needs ('none' for a remedy whose hooks carry the whole objective)
+    losses: tuple[str, ...] = ()  # the losses it works with (empty: any)
+    models: tuple[str, ...] = ()  # the model families it works with (empty: any)
 
 
-def d_view(ctx: StepContext, x: Tensor) -> Tensor:
-    """x as D sees it: every remedy's `inputs` hook in spec order (packing, instance noise while training)."""
+def d_view(ctx: StepContext, x: Tensor, z: Tensor | None = None) -> Tensor:
+    """x as D sees it: every remedy's `inputs` hook in spec order (packing, instance noise while training); a
+    joint D (a `code` hook) sees (x, code) side by side: (B, numel + k), the code of data x from the encoder,
+    of G's samples their latent z."""
+    coded = ctx.hooks("code")
+    code = coded[0][0](ctx, coded[0][1], x, z) if coded else None  # the encoder sees x before the inputs hooks
     for hook, p in ctx.hooks("inputs"):
         x = hook(ctx, p, x)
-    return x
+    return x if code is None else torch.cat([x.flatten(1), code.to(x.dtype)], dim=1)

@@ -78,6 +78,8 @@ LOSSES: dict[str, Loss] = {
     "wasserstein": Loss(_wasserstein_d, _critic_g, False, "Arjovsky et al. 2017"),
     "hinge": Loss(_hinge_d, _critic_g, False, "Lim and Ye 2017"),
     "least_squares": Loss(_ls_d, _ls_g, True, "Mao et al. 2017"),
+    "kl": Loss(_bce_d, _critic_g, True, "BCE D; G minimises -E D(G(z)), D's logit as the log density ratio: the KL "
+               "term of VEEGAN's objective (Srivastava et al. 2017)"),
     "none": Loss(_zero_d, _zero_g, False, "no adversarial term: a remedy carries the objective (mmd_critic)"),
 }
 

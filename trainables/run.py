@@ -203,13 +203,14 @@ class GANRun:
         return {} if self.rounds is None else {k: v.cpu() for k, v in self.rounds.grids(self, n).items()}
 
     def d_surface_png(self, path: str | Path) -> Path | None:
-        """PNG of D's surface, its gradient field and G's samples (2D mixtures with an unpacked D; else None)."""
+        """PNG of D's surface, its gradient field and G's samples (2D mixtures with an unpacked D; else None); a
+        joint D's surface is D(x, E(x)), the plane paired with the encoder's code."""
         if self.data.kind != "points" or self.pack != 1:
             return None
         from trainables.metrics.d_surface import save_d_surface
 
-        with eval_mode(self.ctx.d):
-            return save_d_surface(self.ctx.d, self.samples(len(self.z_eval)), self.data, Path(path),
+        with self._d_seen() as d:
+            return save_d_surface(d, self.samples(len(self.z_eval)), self.data, Path(path),
                                   title=f"D surface, epoch {self.epoch}", device=self.device)
 
     def state_dict(self) -> dict[str, Any]:

@@ -39,7 +39,10 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     d = Discriminator(built.features, head, built.init)
     for _, r, p in remedies:
         d = r.wrap_d(cfg, p, d) if r.wrap_d else d
-    g, d = built.g.to(device), d.to(device)
+    g = built.g
+    for _, r, p in remedies:  # G's side: G and the nets G's optimiser trains with it (an encoder)
+        g = r.wrap_g(cfg, p, built, data_shape) if r.wrap_g else g
+    g, d = g.to(device), d.to(device)
     train = cfg.train
     opt_d = OPTIMIZERS[train.optimizer](d.parameters(), train.lr_d or train.lr, train.betas)
     opt_g = OPTIMIZERS[train.optimizer](g.parameters(), train.lr_g or train.lr, train.betas)
@@ -150,10 +153,12 @@ def epoch_means(logs: list[Logs], steps: int, seeds: int = 1) -> list[dict[str, 
     return [dict(zip(keys, row)) for row in rows]
 
 
-def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
-    """One D update on a real batch and a (detached) fake batch, with target, input and penalty hooks."""
+def d_step(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor | None = None) -> Logs:
+    """One D update on a real batch and a (detached) fake batch (latent z: a joint D pairs it with the fake
+    batch), with target, input and penalty hooks."""
     with ctx.autocast():  # the forward region (bf16 when asked); backward runs outside it
-        real_in, fake_in = d_view(ctx, real), d_view(ctx, fake)
+        with torch.no_grad():  # D's inputs carry no graph (an encoder's code is a constant for D's update)
+            real_in, fake_in = d_view(ctx, real), d_view(ctx, fake, z)
         real_logits, fake_logits = ctx.d(real_in), ctx.d(fake_in)  # (B,), (B,) or (B/m,) when packed
         rt, ft = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
         logs: Logs = {}
@@ -179,8 +184,9 @@ def d_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
     return logs
 
 
-def g_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
-    """One G update: G's loss against D (or the D a g_critic hook gives, e.g. unrolled), or a g_loss hook's."""
+def g_step(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor | None = None) -> Logs:
+    """One G update: G's loss against D (or the D a g_critic hook gives, e.g. unrolled), or a g_loss hook's, plus
+    the g_extra terms; z is the fake batch's latent (a joint D pairs it with the fake batch)."""
     logs: Logs = {}
     d_fn: DFn = ctx.d
     with ctx.autocast():
@@ -193,7 +199,14 @@ def g_step(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
             loss, extra = hook(ctx, p, real, fake, d_fn)
             logs.update(extra)
         else:
-            loss = ctx.per_seed(ctx.loss.g, d_fn(d_view(ctx, fake)))
+            loss = ctx.per_seed(ctx.loss.g, d_fn(d_view(ctx, fake, z)))
+        for hook, p in ctx.hooks("g_extra"):
+            if z is None:
+                raise ValueError("g_step: a g_extra term needs the fake batch's latent z")
+            logs["loss/g_base"] = loss.detach()
+            term, extra = hook(ctx, p, real, fake, z)
+            loss = loss + term
+            logs.update(extra)
     ctx.watch.see("G", loss, ctx.counts["g_steps"])
     ctx.opt_g.zero_grad(set_to_none=True)
     _backward(ctx, loss)
@@ -212,19 +225,20 @@ def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
     d_logs: list[Logs] = []
     for i in range(ctx.n_critic):
         real = next_real()
+        z = ctx.z(len(real))
         last = i == ctx.n_critic - 1
         with ctx.autocast():
             if not last:
                 with torch.no_grad():
-                    fake = ctx.g(ctx.z(len(real)))
+                    fake = ctx.g(z)
             else:
-                fake = ctx.g(ctx.z(len(real)))  # kept with its graph for the G update
+                fake = ctx.g(z)  # kept with its graph for the G update
         if last and ctx.simultaneous:
-            logs.update(_g_update(ctx, real, fake))
-        d_logs.append(d_step(ctx, real, fake.detach()))
+            logs.update(_g_update(ctx, real, fake, z))
+        d_logs.append(d_step(ctx, real, fake.detach(), z))
     logs.update(d_logs[0] if len(d_logs) == 1 else _mean_of(d_logs))
     if not ctx.simultaneous:
-        logs.update(_g_update(ctx, real, fake))
+        logs.update(_g_update(ctx, real, fake, z))
     return logs
 
 
@@ -234,10 +248,11 @@ def _mean_of(steps: list[Logs]) -> Logs:
     return {k: torch.stack([step[k] for step in steps if k in step]).float().mean(dim=0) for k in keys}
 
 
-def _g_update(ctx: StepContext, real: Tensor, fake: Tensor) -> Logs:
-    """G's step with D's parameters out of autograd (G's backward needs no D parameter grads)."""
+def _g_update(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor) -> Logs:
+    """G's step with D's parameters out of autograd (G's backward needs no D parameter grads); z is the fake
+    batch's latent."""
     ctx.d.requires_grad_(False)
     try:
-        return g_step(ctx, real, fake)
+        return g_step(ctx, real, fake, z)
     finally:
         ctx.d.requires_grad_(True)

@@ -25,6 +25,13 @@ def _unrolled(k: int) -> Variant:
                     "train": {"optimizer": "adam", "lr_d": 1e-4, "lr_g": 1e-3, "betas": [0.5, 0.999]}})
 
 
+# VEEGAN's 2D nets (the authors' notebook): G [z (254), eps (1)] -> 2 x 128 ReLU -> 2; F 2 -> 2 x 128 ReLU -> 254;
+# D [x, z] -> 128 ReLU -> 1; TF-slim's Glorot-uniform init; Adam 1e-3, beta1 0.5; batch 500; G's and D's updates in
+# one sess.run (veegan: train.updates simultaneous)
+_VEEGAN_2D = {"name": "mlp", "nz": 255, "g_hidden": 128, "g_layers": 2, "bn": False, "act": "relu",
+              "d_hidden": 128, "d_layers": 1, "maxout": 1, "d_act": "relu", "init": "xavier"}
+_VEEGAN_TRAIN = {"optimizer": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "batch_size": 500}
+
 VARIANTS: dict[str, Variant] = {
     "gan": Variant("Goodfellow et al. 2014, minimax loss", {"loss": "minimax"}),
     "ns_gan": Variant("Goodfellow et al. 2014, non-saturating loss", {"loss": "nonsaturating"}),
@@ -44,6 +51,22 @@ VARIANTS: dict[str, Variant] = {
                        {"loss": "none", "remedies": {"mmd_critic": {}, "weight_clipping": {"c": 0.01},
                                                      "n_critic": {"n": 5}},
                         "train": {"optimizer": "rmsprop", "lr": 5e-5, "batch_size": 64}}),
+    "veegan": Variant("VEEGAN: reconstructor F and joint D on (x, z), G's loss -E D(G(z), z) + 0.5 E||z - F(G(z))||^2, "
+                      "the authors' 2D nets and Adam (Srivastava et al. 2017; akashgit/VEEGAN, VEEGAN_2D_RING.ipynb)",
+                      {"loss": "kl", "remedies": {"veegan": {"eps_dim": 1}}, "model": _VEEGAN_2D,
+                       "train": {**_VEEGAN_TRAIN, "updates": "simultaneous"}}),
+    "bigan": Variant("ALI/BiGAN: encoder E and joint D on (x, E(x)) vs (G(z), z), G and E on the label-swapped "
+                     "non-saturating loss (Dumoulin et al. 2017; Donahue et al. 2017); VEEGAN's 2D nets and Adam, as "
+                     "its comparison (Srivastava et al. 2017)",
+                     {"loss": "nonsaturating", "remedies": {"bigan": {}}, "model": {**_VEEGAN_2D, "nz": 254},
+                      "train": _VEEGAN_TRAIN}),
+    "ali": Variant("ALI: the bigan preset with ALI's stochastic encoder z = mu(x) + sigma(x) eps (Dumoulin et al. "
+                   "2017; IshmaelBelghazi/ALI, ali/bricks.py)",
+                   {"loss": "nonsaturating", "remedies": {"bigan": {"stochastic": True}},
+                    "model": {**_VEEGAN_2D, "nz": 254}, "train": _VEEGAN_TRAIN}),
+    "mdgan": Variant("Mode-regularised GAN: encoder E, lambda_1 0.2 * ||x - G(E(x))||^2 and lambda_2 0.4 * "
+                     "-log D(G(E(x))) in G's loss (Che et al. 2017, the regularised GAN; not the two-step MDGAN)",
+                     {"loss": "nonsaturating", "remedies": {"mdgan": {}}}),
     "adagan": Variant("AdaGAN: 10 rounds x 15 epochs, data reweighted by a classifier of data vs the mixture "
                       "(theory_star W_t, beta_t = 1/t); the authors' 2D setup: tanh nets 2 x 16, z dim 5, SGD lr "
                       "0.008 (classifier), D 0.004, G 0.01, batch 64, unrolled 5, minimax loss (objective 'JS') "

@@ -59,8 +59,8 @@ def _reads(remedies: dict, steps: int) -> list[str]:
     {}, {"label_flip": {"rate": 0.1}, "instance_noise": {}},
     {"packing": {"m": 2}, "gradient_penalty": {}, "minibatch_stddev": {}},
     {"r1": {}, "n_critic": {"n": 2}}, {"weight_clipping": {}}, {"spectral_norm": {}, "two_timescale": {}},
-    {"feature_matching": {}, "minibatch_discrimination": {}},
-], ids=["plain", "labels+noise", "pack+gp+stddev", "r1+ncritic", "clip", "sn+ttur", "fm+mbd"])
+    {"feature_matching": {}, "minibatch_discrimination": {}}, {"veegan": {}},
+], ids=["plain", "labels+noise", "pack+gp+stddev", "r1+ncritic", "clip", "sn+ttur", "fm+mbd", "veegan"])
 def test_host_reads_per_epoch_do_not_grow_with_steps(remedies):
     few, many = _reads(remedies, 8), _reads(remedies, 40)
     assert len(few) == len(many) <= 4, (few, many)  # the divergence check and the epoch's means

@@ -47,6 +47,18 @@ def test_presets_follow_protocols():
     assert cfg.loss == "none" and cfg.train.batch_size == 64 and mmd_gan.n_critic == 5
     assert isinstance(mmd_gan.opt_d, torch.optim.RMSprop) and mmd_gan.opt_d.param_groups[0]["lr"] == 5e-5
     assert cfg.remedies["mmd_critic"].rank_weight == 16.0 and cfg.remedies["weight_clipping"].c == 0.01
+    cfg, veegan, _ = build("veegan", model={"name": "mlp"}, train={})  # the authors' 2D nets, as the preset gives them
+    assert cfg.loss == "kl" and cfg.train.batch_size == 500 and veegan.opt_g.param_groups[0]["lr"] == 1e-3
+    assert cfg.train.updates == "simultaneous"  # the notebook's one sess.run for both updates
+    assert veegan.nz == 255 and cfg.remedies["veegan"].eps_dim == 1 and cfg.remedies["veegan"].weight == 0.5
+    assert veegan.d.features[1].in_features == 2 + 254 and veegan.g.encoder[-1].out_features == 254
+    assert len([m for m in veegan.d.features if isinstance(m, torch.nn.Linear)]) == 1  # one hidden layer of 128
+    cfg, bigan, _ = build("bigan", model={"name": "mlp"}, train={})
+    assert cfg.loss == "nonsaturating" and bigan.d.features[1].in_features == 2 + 254
+    cfg, ali, _ = build("ali", model={"name": "mlp"}, train={})
+    assert cfg.remedies["bigan"].stochastic and ali.g.encoder[-1].out_features == 2 * 254
+    cfg, mdgan, _ = build("mdgan")
+    assert (cfg.remedies["mdgan"].geometric, cfg.remedies["mdgan"].mode) == (0.2, 0.4) and mdgan.g.encoder is not None
     cfg, unrolled, _ = build("unrolled10")
     assert cfg.remedies["unrolled"].k == 10 and unrolled.opt_g.param_groups[0]["lr"] == 1e-3
 

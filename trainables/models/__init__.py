@@ -57,4 +57,14 @@ def init_orthogonal(module: nn.Module, gain: float = 1.4) -> None:
             nn.init.zeros_(m.bias)
 
 
-INITS: dict[str, Callable[[nn.Module], None]] = {"normal": init_normal, "orthogonal": init_orthogonal}
+def init_xavier(module: nn.Module) -> None:
+    """Glorot-uniform weights, zero biases (Glorot and Bengio 2010; TF-slim's fully_connected default, the VEEGAN
+    notebook's nets)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+INITS: dict[str, Callable[[nn.Module], None]] = {"normal": init_normal, "orthogonal": init_orthogonal,
+                                                 "xavier": init_xavier}

@@ -53,9 +53,11 @@ def mlp(
     d_act: str = "relu",
     bn: bool = True,
     init: str = "normal",
+    code: int = 0,
     **unused: Any,
 ):
-    """PacGAN 2D nets: G 4 x 400 BN+ReLU, linear out; D 3 maxout x 200 (5 pieces); D sees `pack` samples."""
+    """PacGAN 2D nets: G 4 x 400 BN+ReLU, linear out; D 3 maxout x 200 (5 pieces); D sees `pack` samples, and
+    beside them a `code` of that many columns when it is a joint D on (x, z) pairs (ALI/BiGAN, VEEGAN)."""
     from trainables.models import INITS, Built
 
     if unused:
@@ -66,7 +68,7 @@ def mlp(
     g = _g_stack(nz, g_hidden, g_layers, act, bn, out_dim)
     if len(data_shape) > 1:
         g = nn.Sequential(g, nn.Unflatten(1, tuple(data_shape)))
-    features = _d_stack(out_dim * pack, d_hidden, d_layers, d_act, maxout)
+    features = _d_stack(out_dim * pack + code, d_hidden, d_layers, d_act, maxout)
     INITS[init](g)
     INITS[init](features)
     return Built(g=g, features=features, feat_dim=d_hidden, nz=nz, init=INITS[init])

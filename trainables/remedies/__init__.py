@@ -11,10 +11,20 @@ from trainables.hooks import EXCLUSIVE_HOOKS, Remedy
 
 
 def _registry() -> dict[str, Remedy]:
-    from trainables.remedies import architecture, inputs, kernels, labels, objectives, penalties, schedule, unrolled
+    from trainables.remedies import (
+        architecture,
+        inputs,
+        joint,
+        kernels,
+        labels,
+        objectives,
+        penalties,
+        schedule,
+        unrolled,
+    )
 
     found: dict[str, Remedy] = {}
-    for module in (labels, objectives, kernels, architecture, inputs, penalties, unrolled, schedule):
+    for module in (labels, objectives, kernels, joint, architecture, inputs, penalties, unrolled, schedule):
         found.update(module.REMEDIES)
     from trainables.remedies import adagan  # a remedy that runs rounds (trainables.rounds)
 
@@ -81,7 +91,19 @@ def check_loss(names: list[str], loss: str) -> None:
     for name, need in needs.items():
         if loss != need:
             raise ValueError(f"remedy {name!r} needs loss {need!r} (it carries the whole objective), got {loss!r}")
+    for name in names:
+        takes = known(name).losses
+        if takes and loss not in takes:
+            raise ValueError(f"loss: remedy {name!r} works with loss {', '.join(takes)}, got {loss!r}")
     if loss == "none" and not needs:
         carriers = sorted(n for n, r in REMEDIES.items() if r.loss == "none")
         raise ValueError(f"loss 'none' has no adversarial term: it is for a remedy that carries the objective "
                          f"({', '.join(carriers)})")
+
+
+def check_model(names: list[str], model: str) -> None:
+    """ValueError when a remedy does not work with the model family `model` (a joint D needs the mlp's input)."""
+    for name in names:
+        takes = known(name).models
+        if takes and model not in takes:
+            raise ValueError(f"model.name: remedy {name!r} works with model {', '.join(takes)}, got {model!r}")

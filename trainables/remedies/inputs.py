@@ -49,8 +49,8 @@ def _noise(ctx: StepContext, p: Noise, x: Tensor) -> Tensor:
 
 REMEDIES: dict[str, Remedy] = {
     "packing": Remedy(doc="PacGAN: D judges packs of m samples, all real or all fake; train.batch_size packs a step "
-                          "(Lin et al. 2018)",
-                      params=Pack, model=_pack_model, inputs=_pack, seed_separable=True),
+                          "(Lin et al. 2018); not with veegan or bigan (a pack has no code per sample for a joint D)",
+                      params=Pack, model=_pack_model, inputs=_pack, conflicts=("veegan", "bigan"), seed_separable=True),
     "instance_noise": Remedy(
         doc="instance noise on every D input, real and fake, std annealed linearly to 0 (Sonderby et al. 2016)",
         params=Noise, inputs=_noise, seed_separable=True),

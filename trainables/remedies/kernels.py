@@ -77,10 +77,13 @@ def _critic_g(ctx: StepContext, p: MMDCritic, real: Tensor, fake: Tensor, d_fn: 
 REMEDIES: dict[str, Remedy] = {
     "mmd": Remedy(
         doc="G minimises the kernel MMD to the data with fixed RBF bandwidths in data space (GMMN: Li et al. 2015; "
-            "Dziugaite et al. 2015); D keeps training but G ignores it; not with unrolled or feature_matching",
-        params=MMD, g_loss=_mmd, conflicts=("unrolled",)),
+            "Dziugaite et al. 2015); D keeps training but G ignores it; not with unrolled or feature_matching, nor "
+            "veegan or bigan (joint D)",
+        params=MMD, g_loss=_mmd, conflicts=("unrolled", "veegan", "bigan")),
     "mmd_critic": Remedy(
         doc="MMD-GAN's objective on D's features, D maximising and G minimising the kernel MMD plus the one-sided "
-            "rank term (Li et al. 2017); it is the whole objective, so it takes loss 'none'; not with unrolled",
-        params=MMDCritic, d_extra=_critic_d, g_loss=_critic_g, conflicts=("unrolled",), loss="none"),
+            "rank term (Li et al. 2017); it is the whole objective, so it takes loss 'none'; not with unrolled, "
+            "veegan or bigan",
+        params=MMDCritic, d_extra=_critic_d, g_loss=_critic_g, conflicts=("unrolled", "veegan", "bigan"),
+        loss="none"),
 }

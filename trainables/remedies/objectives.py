@@ -20,6 +20,6 @@ REMEDIES: dict[str, Remedy] = {
     "feature_matching": Remedy(
         doc="G matches the mean of D's last features on real data (Salimans et al. 2016), the features before "
             "D's head (with minibatch_discrimination, before the MBD layer); not with unrolled: it ignores D's "
-            "output, so a look-ahead critic would be computed and never used",
-        g_loss=_feature_matching, conflicts=("unrolled",)),
+            "output, so a look-ahead critic would be computed and never used; not with veegan or bigan (joint D)",
+        g_loss=_feature_matching, conflicts=("unrolled", "veegan", "bigan")),
 }

@@ -71,6 +71,7 @@ REMEDIES: dict[str, Remedy] = {
     "unrolled": Remedy(
         doc="G's loss against D after k differentiable look-ahead steps of D's optimiser on the base D loss, "
             "D takes its normal step (Metz et al. 2017); not with feature_matching, mmd or mmd_critic, whose G loss "
-            "ignores D's output",
-        params=Unroll, g_critic=_unrolled_critic, conflicts=("feature_matching", "mmd", "mmd_critic")),
+            "ignores D's output, nor veegan or bigan, whose joint D needs G's latent",
+        params=Unroll, g_critic=_unrolled_critic,
+        conflicts=("feature_matching", "mmd", "mmd_critic", "veegan", "bigan")),
 }
