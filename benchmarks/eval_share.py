@@ -3,7 +3,8 @@ at most 10 %). Reuses the dry run's measurement (study/cost.py): a short timed e
 grid arm's first seed, scaled to the arm's steps an epoch and eval.n_samples (extended metrics weighted by
 eval.extended_every). An arm whose data or mode classifier is not on this machine is listed as not measured.
 
-Usage: python benchmarks/eval_share.py [SPEC ...] [--threads 1]   (default: every search_spaces/*.yaml)
+Usage: python benchmarks/eval_share.py [SPEC ...] [--form quick|full|both] [--threads 1]
+(default: every search_spaces/*.yaml, both forms)
 Writes benchmarks/out/eval_share.md.
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ def rows(path: Path, quick: bool, threads: int) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("specs", nargs="*")
+    p.add_argument("--form", choices=("quick", "full", "both"), default="both")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -49,7 +51,7 @@ def main() -> None:
     lines = ["| spec | form | arm | G steps an epoch | train s an epoch | eval s | eval share | <= 10 % |",
              "|---|---|---|---:|---:|---:|---:|---|"]
     for path in paths:
-        for quick in (True, False):
+        for quick in {"quick": (True,), "full": (False,), "both": (True, False)}[args.form]:
             lines += rows(path, quick, args.threads)
     publish(lines, "eval_share.md")
 

@@ -59,6 +59,11 @@ PUBLISHED: dict[str, tuple[Published, ...]] = {
         "pacgan4": ("PacDCGAN4", ((1000.0, 0.0), (0.07, 0.005)))}),
         Published(f"{_VEEGAN}, Table 2, stacked MNIST", "variant", _STACKED, {
             "ns_gan": ("DCGAN (VEEGAN's)", ((99.0, None), (3.4, None)))}, trials=5)),
+    "systems_2d": (Published(f"{_VEEGAN}, Table 1, 2D Ring", "variant", _RING_MODES_HQ, {
+        "ns_gan": ("GAN", ((1.0, None), (99.3, None))),
+        "ali": ("ALI", ((2.8, None), (0.13, None))),
+        "unrolled5": ("Unrolled GAN", ((7.6, None), (35.6, None))),
+        "veegan": ("VEEGAN", ((8.0, None), (52.9, None)))}, trials=5),),
     # VEEGAN's 2D ring: its GAN baseline and the Unrolled GAN with 5 unrolling steps ("as suggested in the
     # authors' reference implementation"), 2,500 samples, five runs; its own nets, not the notebook's
     "ring8_unrolled": (Published(f"{_VEEGAN}, Table 1, 2D Ring", "remedies.unrolled.k", _RING_MODES_HQ, {

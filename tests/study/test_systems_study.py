@@ -1,0 +1,70 @@
+"""End to end: the 2D systems comparison (search_spaces/systems_2d.yaml), its quick form shrunk to one seed and
+100 G steps a trial: every system runs through Tune and MLflow with its own mechanism visible in its metrics, and
+the reproduction report lays VEEGAN's Table 1 beside it. (The whole quick form: make verify.)"""
+from __future__ import annotations
+
+import contextlib
+import io
+
+import mlflow
+import pytest
+from tests_support import REPO, child_runs, run_study
+
+from study.spec import load_raw
+from trainables.config import deep_merge
+
+SYSTEMS = ["ns_gan", "pacgan2", "unrolled5", "veegan", "ali", "bigan", "mdgan", "adagan"]
+# a metric only that system's mechanism logs (trainables/remedies/*)
+OWN_METRIC = {"unrolled5": "remedy/unrolled/lookahead_d_loss", "adagan": "adagan/round",
+              "veegan": "remedy/veegan/recon", "mdgan": "remedy/mdgan/geometric", "bigan": "remedy/bigan/encoder",
+              "ali": "remedy/bigan/encoder"}
+
+
+def _spec(**overrides) -> dict:
+    raw = load_raw(REPO / "search_spaces" / "systems_2d.yaml")
+    spec = deep_merge(raw, raw.pop("quick"))
+    return deep_merge(spec, overrides)
+
+
+@pytest.mark.slow
+def test_every_system_runs_under_the_same_seed_and_verdict_and_meets_veegans_table(ray_local, tmp_path):
+    spec = _spec(name="systems_e2e", seeds=1, tracking={"experiment": "systems_e2e"},
+                 checkpoint={"every": 10, "keep": 1},
+                 fixed={"data": {"n_points": 1000}, "train": {"steps_per_epoch": 10},
+                        "eval": {"n_samples": 500, "grid_every": 10, "grid_size": 500}})
+    assert spec["search"] == {"variant": {"grid": SYSTEMS}}
+    code, uri = run_study(tmp_path, spec)
+    assert code == 0
+    _, trials = child_runs(uri, "systems_e2e")
+    assert sorted(trials["params.variant"]) == sorted(SYSTEMS) and (trials["status"] == "FINISHED").all()
+    assert set(trials["params.seed"]) == {"0"} and set(trials["params.data.name"]) == {"ring8"}
+    client = mlflow.MlflowClient(uri)
+    for run_id in trials["run_id"]:  # every system evaluated at each of its 10 epochs under the same verdict
+        assert [m.step for m in client.get_metric_history(run_id, "eval/spread")] == list(range(1, 11))
+    by = trials.set_index("params.variant")
+    for system, metric in OWN_METRIC.items():  # each mechanism visible in its own metric, in its arm only
+        assert by[f"metrics.{metric}"].notna().loc[system] and by[f"metrics.{metric}"].isna().loc["ns_gan"], system
+    assert by.loc["adagan", "metrics.adagan/round"] == 10  # 10 rounds of one epoch each
+    assert by.loc["pacgan2", "params.remedies.packing.m"] == "2"
+
+    from study.reproduce import main as reproduce
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert reproduce([str(REPO / "search_spaces" / "systems_2d.yaml"), "--quick", "--experiment", "systems_e2e",
+                          "--tracking-uri", uri]) == 0
+    text = out.getvalue()
+    assert text.startswith("VEEGAN (Srivastava et al. 2017, NeurIPS), Table 1, 2D Ring")
+    for row in ("GAN", "ALI", "Unrolled GAN", "VEEGAN"):
+        assert any(line.split()[:len(row.split())] == row.split() for line in text.splitlines()), row
+
+
+def test_the_full_form_follows_veegans_2d_protocol():
+    from study.spec import load_spec
+
+    spec = load_spec(REPO / "search_spaces" / "systems_2d.yaml")
+    assert spec.search["variant"].values == SYSTEMS and len(spec.seed_list) == 5
+    train = spec.fixed["train"]
+    assert (train["epochs"], train["steps_per_epoch"], train["batch_size"], train["lr"]) == (100, 1000, 500, 1e-3)
+    assert spec.fixed["model"]["g_hidden"] == 128 and spec.fixed["model"]["d_layers"] == 1
+    assert spec.fixed["eval"]["n_samples"] == 2500
