@@ -93,7 +93,8 @@ class SshHost:
             "PidFile none\nAllowTcpForwarding yes\nMaxSessions 50\nMaxStartups 50\nSubsystem sftp internal-sftp\n"
             "AcceptEnv LANG\n")
         env = {**os.environ, "HOST_HOME": str(self.home), "HOST_NFS": str(root / "nfs"),
-               "HOST_CFG": "/root/.sshd/sshd_config", "HOST_IP": ip, "PYTHON": sys.executable, "KEEP_IN_HOME": KEEP_IN_HOME, "INIT": INIT, "SSHD": SSHD}
+               "HOST_CFG": "/root/.sshd/sshd_config", "HOST_IP": ip, "PYTHON": sys.executable,
+               "KEEP_IN_HOME": KEEP_IN_HOME, "INIT": INIT, "SSHD": SSHD}
         self.unshare = subprocess.Popen(["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
                                          "sh", "-c", SETUP], env=env, stdout=self.log.open("w"),
                                         stderr=subprocess.STDOUT)
@@ -226,6 +227,21 @@ def _mlflow_get(url: str, user: str, password: str) -> dict:
         return json.loads(response.read())
 
 
+def _trial_runs(base: str, experiment: str, user: str, password: str) -> list[tuple[dict, dict]]:
+    """The study's trial runs on the MLflow server at `base` (REST, basic auth): (run, tags) pairs."""
+    import json
+    auth = {"Authorization": "Basic " + b64encode(f"{user}:{password}".encode()).decode()}
+    exp = _mlflow_get(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name={experiment}", user,
+                      password)["experiment"]
+    body = json.dumps({"experiment_ids": [exp["experiment_id"]], "max_results": 100}).encode()
+    request = urllib.request.Request(f"{base}/api/2.0/mlflow/runs/search", data=body,
+                                     headers={"Content-Type": "application/json", **auth})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        runs = json.loads(response.read()).get("runs", [])
+    pairs = [(r, {t["key"]: t["value"] for t in r["data"].get("tags", [])}) for r in runs]
+    return [(r, tg) for r, tg in pairs if tg.get("gan_study.role") == "trial"]
+
+
 @pytest.mark.verify
 def test_ray_up_submit_mlflow_ui_down_on_ssh_hosts(hosts, tmp_path):
     head, worker = hosts
@@ -272,7 +288,8 @@ def test_ray_up_submit_mlflow_ui_down_on_ssh_hosts(hosts, tmp_path):
     spec.pop("trials", None)
     (tmp_path / "nfs" / "onprem_submit.yaml").write_text(yaml.safe_dump(spec))
     t = time.time()
-    out = user.run(f"ray submit {cfg} study/run.py -- /mnt/nfs/gan-study/onprem_submit.yaml", timeout=900)
+    out = user.run(f"ray submit {cfg} study/run.py -- /mnt/nfs/gan-study/onprem_submit.yaml --address auto",
+                   timeout=900)
     times["ray submit"] = time.time() - t
     assert "Study summary" in out.stdout + out.stderr, (out.stdout + out.stderr)[-4000:]
     assert f"MLflow tracking URI: http://{HEAD_IP}:5000" in out.stdout + out.stderr
@@ -296,18 +313,8 @@ def test_ray_up_submit_mlflow_ui_down_on_ssh_hosts(hosts, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as denied:
             urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=onprem_submit")
         assert denied.value.code == 401
-        experiment = _mlflow_get(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=onprem_submit",
-                                 "gan", admin_pw)["experiment"]
-        import json
-        body = json.dumps({"experiment_ids": [experiment["experiment_id"]], "max_results": 100}).encode()
-        request = urllib.request.Request(f"{base}/api/2.0/mlflow/runs/search", data=body, headers={
-            "Content-Type": "application/json",
-            "Authorization": "Basic " + b64encode(f"gan:{admin_pw}".encode()).decode()})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            runs = json.loads(response.read())["runs"]
-        tags = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
-        trials = [(r, tg) for r, tg in zip(runs, tags) if tg.get("gan_study.role") == "trial"]
-        assert len(trials) == 2 and all(r["info"]["status"] == "FINISHED" for r, _ in trials), tags
+        trials = _trial_runs(base, "onprem_submit", "gan", admin_pw)
+        assert len(trials) == 2 and all(r["info"]["status"] == "FINISHED" for r, _ in trials), trials
         assert {tg["gan_study.mlflow_user"] for _, tg in trials} == {"trials"}
         node_ids = {tg["ray.node_id"] for _, tg in trials}
         assert len(node_ids) == 2, node_ids  # one trial on each host
@@ -319,7 +326,34 @@ def test_ray_up_submit_mlflow_ui_down_on_ssh_hosts(hosts, tmp_path):
         tunnel.wait(timeout=10)
     times["MLflow UI through the tunnel"] = time.time() - t0
 
-    # 4. ray down: nothing of the cluster left on either host (sshd's listener excepted)
+    # 4. ray job submit through the dashboard tunnel of `ray dashboard` (cluster/README.md), the same tiny study
+    job_spec = {**spec, "name": "onprem_job", "tracking": {"experiment": "onprem_job"}}
+    (tmp_path / "nfs" / "onprem_job.yaml").write_text(yaml.safe_dump(job_spec))
+    dash = _free_port()
+    forward = subprocess.Popen(["bash", "-c", f"exec ray dashboard -p {dash} {cfg}"], cwd=REPO, env=user.env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", dash), timeout=1):
+                break
+            assert time.time() < deadline and forward.poll() is None, "ray dashboard tunnel"
+            time.sleep(1)
+        t = time.time()
+        out = user.run(f"export RAY_AUTH_MODE=token RAY_ADDRESS=http://127.0.0.1:{dash} && ray job submit "
+                       "--working-dir . -- python -m study.run /mnt/nfs/gan-study/onprem_job.yaml", timeout=900)
+        times["ray job submit"] = time.time() - t
+        log = out.stdout + out.stderr
+        assert "succeeded" in log and "Study summary" in log, log[-4000:]
+    finally:
+        os.killpg(forward.pid, signal.SIGTERM)
+        forward.wait(timeout=10)
+    job_trials = _trial_runs(f"http://{HEAD_IP}:5000", "onprem_job", "gan", admin_pw)
+    assert len(job_trials) == 2 and all(r["info"]["status"] == "FINISHED" for r, _ in job_trials)
+    assert len({tg["ray.node_id"] for _, tg in job_trials}) == 2
+
+    # 5. ray down: nothing of the cluster left on either host (sshd's listener excepted)
+    user.run(f"ray exec {cfg} 'bash ~/gan-study/cluster/stop_mlflow.sh'", timeout=120)
     user.run(f"ray down -y {cfg}", timeout=300)
     deadline = time.time() + 120
     while time.time() < deadline and (head.processes() or worker.processes()):
