@@ -355,6 +355,9 @@ def test_ray_up_submit_mlflow_ui_down_on_ssh_hosts(hosts, tmp_path):
     # 5. ray down: nothing of the cluster left on either host (sshd's listener excepted)
     user.run(f"ray exec {cfg} 'bash ~/gan-study/cluster/stop_mlflow.sh'", timeout=120)
     user.run(f"ray down -y {cfg}", timeout=300)
+    # `ray down` of the local provider stops Ray on the head only; each worker's Ray is stopped over SSH
+    user.run(f"ssh -i {tmp_path / 'id_ed25519'} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+             f"root@{WORKER_IP} '. ~/gan-study/cluster/env.sh && ray stop'", timeout=120)
     deadline = time.time() + 120
     while time.time() < deadline and (head.processes() or worker.processes()):
         time.sleep(2)
