@@ -197,9 +197,10 @@ class User:
         start = time.time()
         out = subprocess.run(["bash", "-c", cmd], cwd=REPO, env=self.env, capture_output=True, text=True,
                              timeout=timeout)
-        self.log.append(f"$ {cmd}  [{time.time() - start:.0f} s, rc {out.returncode}]")
+        shown = cmd.splitlines()[0] + (" ..." if "\n" in cmd else "")  # not the secrets of a here-document
+        self.log.append(f"$ {shown}  [{time.time() - start:.0f} s, rc {out.returncode}]")
         self.logs.mkdir(exist_ok=True)
-        (self.logs / f"{len(self.log):02d}.log").write_text(f"$ {cmd}\n{out.stdout}\n--- stderr\n{out.stderr}")
+        (self.logs / f"{len(self.log):02d}.log").write_text(f"$ {shown}\n{out.stdout}\n--- stderr\n{out.stderr}")
         print(self.log[-1], flush=True)
         if check:
             assert out.returncode == 0, f"{cmd}\n{(out.stdout + out.stderr)[-6000:]}"
