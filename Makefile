@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install study test verify test-fast lint report ui bench notebooks clean
+.PHONY: help install study test verify verify-cluster test-fast lint report ui bench notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(STAMP)  ## install, then run every test, the slow end-to-end ones includ
 
 verify: $(STAMP)  ## the runs too long for CI (marker verify: the 200-trial load tests on SQLite and on the MLflow server; a killed tracking server; a store locked mid-study; the 8-slot concurrency measurement; the README flow on a fresh clone; the quick throughput benchmark)
 	$(PY) -m pytest -m verify -q -rs -s
+
+verify-cluster: $(STAMP)  ## cluster/README.md's on-prem flow for real: `ray up` of cluster/onprem.yaml on two SSH hosts in private namespaces of this machine, `ray submit`, the MLflow UI through an SSH tunnel, `ray down` (root, openssh-server, rsync)
+	$(PY) -m pytest -m verify tests/study/test_cluster_launcher.py -q -rs -s
 
 test-fast: $(STAMP)  ## the default suite: every test but the slow (Ray, notebook kernel, subprocess study) ones
 	$(PY) -m pytest -q

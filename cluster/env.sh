@@ -7,6 +7,8 @@
 
 # the project's Python environment (created by setup_commands)
 [ -f "$HOME/gan-study-venv/bin/activate" ] && . "$HOME/gan-study-venv/bin/activate"
+# this node's copy of the project (file_mounts) first, also when the environment is shared (a linked venv)
+case ":${PYTHONPATH:-}:" in *":$HOME/gan-study:"*) ;; *) export PYTHONPATH="$HOME/gan-study${PYTHONPATH:+:$PYTHONPATH}" ;; esac
 
 # Ray token authentication: keep it on; the token file is ~/.ray/auth_token (or export RAY_AUTH_TOKEN)
 export RAY_AUTH_MODE=token
@@ -20,7 +22,12 @@ if [ -f "$HOME/.gan-study/secrets.env" ]; then
 fi
 
 # cluster facts written by setup_commands: GAN_STUDY_HEAD_IP and GAN_STUDY_STORAGE_PATH (shared storage)
-[ -f "$HOME/.gan-study/cluster.env" ] && . "$HOME/.gan-study/cluster.env"
+# (exported: start_mlflow.sh, the study driver and the trials read them)
+if [ -f "$HOME/.gan-study/cluster.env" ]; then
+    set -a
+    . "$HOME/.gan-study/cluster.env"
+    set +a
+fi
 
 # studies track to the head node's MLflow server (study/tracking.resolve_uri honours MLFLOW_TRACKING_URI)
 # and keep Ray results and checkpoints on storage every node reaches (study/launch.storage_root)

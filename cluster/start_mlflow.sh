@@ -23,7 +23,8 @@ mkdir -p "$root"
 chmod -R go-rwx "$root"
 
 if [ -f "$root/server.pid" ] && kill -0 "$(cat "$root/server.pid")" 2>/dev/null; then
-    kill "$(cat "$root/server.pid")" && sleep 3
+    kill -- "-$(cat "$root/server.pid")" 2>/dev/null || kill "$(cat "$root/server.pid")"
+    sleep 3
 fi
 
 # the Flask secret for CSRF protection: made on this node once, kept beside the stores (owner-only)
@@ -43,10 +44,10 @@ MLFLOW_FLASK_SERVER_SECRET_KEY="$(cat "$root/flask_secret")" \
 MLFLOW_AUTH_CONFIG_PATH="$root/basic_auth.ini" \
 MLFLOW_AUTH_ADMIN_USERNAME="$MLFLOW_TRACKING_USERNAME" \
 MLFLOW_AUTH_ADMIN_PASSWORD="$MLFLOW_TRACKING_PASSWORD" \
-    nohup mlflow server --app-name basic-auth --host "$host" --port "$port" \
+    setsid nohup mlflow server --app-name basic-auth --host "$host" --port "$port" \
         --backend-store-uri "sqlite:///$root/mlflow.db" --artifacts-destination "$artifacts" \
         > "$root/server.log" 2>&1 < /dev/null &
-echo $! > "$root/server.pid"
+echo $! > "$root/server.pid"  # setsid: the server leads its own process group (stop_mlflow.sh ends the group)
 
 # the non-admin user the trials log as (GAN_STUDY_TRIAL_USERNAME / _PASSWORD, optional): the driver grants it
 # EDIT on each study's experiment (study/tracking.py, trial_credentials); the admin account stays on the head
