@@ -37,6 +37,7 @@ def test_no_trial_user_means_no_grant_and_the_driver_credentials():
 
 
 @pytest.mark.slow
+@pytest.mark.verify  # 450 s in CI (2026-12-04); CI keeps the trial-user preflight, verify-cluster the cluster flow
 def test_trials_log_as_the_non_admin_trial_user(tmp_path, monkeypatch, basic_auth_server):
     """The driver holds the admin credentials; the trials get only the trial user's, which may write this
     study's runs and nothing else; the server's files are private to its user."""
