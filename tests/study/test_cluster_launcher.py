@@ -243,6 +243,7 @@ def _trial_runs(base: str, experiment: str, user: str, password: str) -> list[tu
     return [(r, tg) for r, tg in pairs if tg.get("gan_study.role") == "trial"]
 
 
+@pytest.mark.slow
 @pytest.mark.verify
 def test_ray_up_submit_mlflow_ui_down_on_ssh_hosts(hosts, tmp_path):
     head, worker = hosts
