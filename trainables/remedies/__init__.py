@@ -12,6 +12,7 @@ from trainables.hooks import EXCLUSIVE_HOOKS, Remedy
 
 def _registry() -> dict[str, Remedy]:
     from trainables.remedies import (
+        adagan,
         architecture,
         inputs,
         joint,
@@ -24,11 +25,8 @@ def _registry() -> dict[str, Remedy]:
     )
 
     found: dict[str, Remedy] = {}
-    for module in (labels, objectives, kernels, joint, architecture, inputs, penalties, unrolled, schedule):
+    for module in (labels, objectives, kernels, joint, architecture, inputs, penalties, unrolled, schedule, adagan):
         found.update(module.REMEDIES)
-    from trainables.remedies import adagan  # a remedy that runs rounds (trainables.rounds)
-
-    found.update(adagan.REMEDIES)
     return found
 
 
@@ -91,10 +89,7 @@ def check_loss(names: list[str], loss: str) -> None:
     for name, need in needs.items():
         if loss != need:
             raise ValueError(f"remedy {name!r} needs loss {need!r} (it carries the whole objective), got {loss!r}")
-    for name in names:
-        takes = known(name).losses
-        if takes and loss not in takes:
-            raise ValueError(f"loss: remedy {name!r} works with loss {', '.join(takes)}, got {loss!r}")
+    _works_with(names, "loss", loss)
     if loss == "none" and not needs:
         carriers = sorted(n for n, r in REMEDIES.items() if r.loss == "none")
         raise ValueError(f"loss 'none' has no adversarial term: it is for a remedy that carries the objective "
@@ -103,7 +98,14 @@ def check_loss(names: list[str], loss: str) -> None:
 
 def check_model(names: list[str], model: str) -> None:
     """ValueError when a remedy does not work with the model family `model` (a joint D needs the mlp's input)."""
+    _works_with(names, "model", model)
+
+
+def _works_with(names: list[str], what: str, value: str) -> None:
+    """ValueError naming the config key when a remedy lists the losses or models it works with (Remedy.losses,
+    Remedy.models) and `value` is not among them."""
+    key, field = {"loss": ("loss", "losses"), "model": ("model.name", "models")}[what]
     for name in names:
-        takes = known(name).models
-        if takes and model not in takes:
-            raise ValueError(f"model.name: remedy {name!r} works with model {', '.join(takes)}, got {model!r}")
+        takes: tuple[str, ...] = getattr(known(name), field)
+        if takes and value not in takes:
+            raise ValueError(f"{key}: remedy {name!r} works with {what} {', '.join(takes)}, got {value!r}")
