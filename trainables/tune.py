@@ -189,8 +189,12 @@ class GANTrainable(tune.Trainable):
                 if self.group and self.stop_on_collapse and result.get(names.COLLAPSED):
                     self.group.stopped[i] = True
             if self.group and not self.group.active(i):  # this seed has ended while the others train on
-                self._finish(child, "FINISHED", self._outcome(child))
-        return self._result(results)
+                self._finish(child, "FINISHED", self._outcome(child), strict=True)
+        out = self._result(results)
+        if out[names.DONE]:  # ended before Tune hears of it: a run that cannot be ended errs the trial instead
+            for child in self.children:
+                self._finish(child, "FINISHED", self._outcome(child, ended=True), strict=True)
+        return out
 
     @staticmethod
     def _run(child: Child) -> GANRun:
@@ -275,19 +279,27 @@ class GANTrainable(tune.Trainable):
             image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
         _retry(self.client.log_image, child.run_id, image, key=key, step=epoch)
 
-    def _finish(self, child: Child, status: str, outcome: str, error: str | None = None) -> None:
+    def _finish(self, child: Child, status: str, outcome: str, error: str | None = None,
+                strict: bool = False) -> None:
+        """End a seed's MLflow run with its outcome. `strict` (a step that reports the trial done): a store that
+        is gone raises (as a store locked past the retries always does), so Tune records an errored trial that
+        `--resume` restores and ends, never a finished trial whose run stays RUNNING; otherwise (a trial failing
+        or stopped by the study's watch) a gone store's run is left for the resume to reattach."""
         if child.finished or not child.attached:
             return
-        child.finished = True
         try:
             _store_present(self.setup_kwargs["tracking_uri"])
         except FileNotFoundError:
+            if strict:
+                raise
+            child.finished = True
             return  # nothing to end: the run's store is gone (the study stops; a resume reattaches the run)
         tags = [RunTag(names.OUTCOME, outcome)] + ([RunTag(names.ERROR, error)] if error else [])
         step = child.run.epoch if child.run is not None else 0
         code = Metric(names.OUTCOME_CODE, float(names.OUTCOMES.index(outcome)), int(time.time() * 1000), step)
         _retry(self.client.log_batch, child.run_id, metrics=[code], tags=tags)
         _retry(self.client.set_terminated, child.run_id, status)
+        child.finished = True
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         state = self.group.state_dict() if self.group else self._run(self.children[0]).state_dict()

@@ -166,8 +166,7 @@ def _all_finished_once(uri: str, name: str) -> None:
         assert steps == list(range(1, 9)), (key, steps)
 
 
-@pytest.mark.slow
-@pytest.mark.verify  # failed once under load (2026-12-04): a trial ending while the store is gone stays RUNNING
+@pytest.mark.slow  # about 60 s; a trial ending while the store is gone: tests/trainables/test_tune.py
 def test_a_store_moved_away_mid_study_stops_it_and_resume_completes_it(ray_local, tmp_path):
     """The SQLite store disappears after the first trials: the study stops with exit code 4 and one error naming
     the file, creates no new empty store, and once the file is back, --resume ends every trial exactly once."""
