@@ -6,18 +6,29 @@ the model's init; PacGAN-m draws m x batch samples a step): re-record them only 
 Training and evaluation stay pinned to the bit. Two diagnostics are compared with a tolerance since the step
 stopped doing per-step bookkeeping on the device (#12): an epoch's means are summed once at its end (float64,
 other order: 1e-12), and gradient norms are a norm of per-tensor norms (float32, other order: 1e-6).
+
+Pins are kept per CPU instruction set (`torch.backends.cpu.get_cpu_capability()`): PyTorch's float32 CPU kernels
+round differently under AVX2 and AVX512, so the same code gives other bits on another CPU. Measured 2026-12-04: the
+pins of the earlier machines, on an AVX512 Xeon, differ by up to 1.3e-7 relative in `grad/d`, and in one
+evaluation (eval/coverage 0.01 against 0.0 at epoch 2 of ring8_pack_noise_gp); every commit back to the one that
+recorded them gives the same differences here, so they come from the machine, not the code. On a CPU without pins
+the test skips and says how to record them (`python tests/trainables/test_pinned.py --record`); record them only
+from a commit whose pins pass on a CPU that has them.
 """
 from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from trainables.run import GANRun
 
-PINNED = json.loads((Path(__file__).with_name("pinned_metrics.json")).read_text())
+PINS = Path(__file__).with_name("pinned_metrics.json")
+CPU = torch.backends.cpu.get_cpu_capability()  # "AVX2", "AVX512", "DEFAULT", ...
 MLP = {"name": "mlp", "g_hidden": 32, "g_layers": 2, "d_hidden": 32, "d_layers": 2, "maxout": 2}
 RING = {"seed": 1, "data": {"name": "ring8", "n_points": 1000}, "model": MLP,
         "remedies": {"label_flip": {"rate": 0.1}}, "train": {"epochs": 3, "batch_size": 100, "lr": 1e-3},
@@ -35,14 +46,21 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_per_epoch_metrics_are_pinned(name):
+def _epochs(name: str) -> list[dict]:
     run = GANRun(CONFIGS[name])
     got = []
     for _ in range(run.epochs):
         m = run.step()
         got.append({k: v for k, v in m.items() if not k.startswith("time/") and k != "compute/seconds"})
-    for epoch, pinned in zip(got, PINNED[name], strict=True):
+    return got
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_per_epoch_metrics_are_pinned(name):
+    pins = json.loads(PINS.read_text()).get(CPU)
+    if pins is None:
+        pytest.skip(f"no pins recorded for CPU capability {CPU}: python tests/trainables/test_pinned.py --record")
+    for epoch, pinned in zip(_epochs(name), pins[name], strict=True):
         assert set(epoch) == set(pinned)
         assert not [k for k in pinned if not _same(k, epoch[k], pinned[k])], (epoch, pinned)
 
@@ -59,3 +77,13 @@ def _same(key: str, got: object, pinned: object) -> bool:
 
 
 STEP_MEANS = ("loss/", "d/", "remedy/")
+
+
+if __name__ == "__main__":  # python tests/trainables/test_pinned.py --record: this CPU's pins
+    if sys.argv[1:] != ["--record"]:
+        sys.exit("usage: python tests/trainables/test_pinned.py --record")
+    torch.set_num_threads(1)  # as the tests run (conftest.py): other thread counts sum in other orders
+    recorded = json.loads(PINS.read_text())
+    recorded[CPU] = {name: _epochs(name) for name in sorted(CONFIGS)}
+    PINS.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    print(f"pins for {CPU} written to {PINS}")
