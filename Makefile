@@ -24,11 +24,11 @@ study: $(STAMP)  ## install, then run the quick label-noise demo (2D ring, ~10 m
 test: $(STAMP)  ## install, then run every test, the slow end-to-end ones included (what CI runs)
 	$(PY) -m pytest -m "not verify" -q -rs --durations=25
 
-verify: $(STAMP)  ## the runs too long for CI (marker verify: the 200-trial load tests on SQLite and on the MLflow server; a killed tracking server; a store locked or moved mid-study; a killed driver (one seed a trial); the trial user on the server; the 8-slot concurrency measurement; the README flow on a fresh clone; the quick throughput benchmark)
+verify: $(STAMP)  ## the runs too long for CI (marker verify: the 200-trial load tests on SQLite and on the MLflow server; a killed tracking server; a store locked mid-study; a killed driver (one seed a trial); the trial user on the server; the 8-slot concurrency measurement; the README flow on a fresh clone; the quick throughput benchmark)
 	$(PY) -m pytest -m verify -q -rs -s
 
-verify-cluster: $(STAMP)  ## cluster/README.md's on-prem flow for real: `ray up` of cluster/onprem.yaml on two SSH hosts in private namespaces of this machine, `ray submit`, the MLflow UI through an SSH tunnel, `ray down` (root, openssh-server, rsync)
-	$(PY) -m pytest -m verify tests/study/test_cluster_launcher.py -q -rs -s
+verify-cluster: $(STAMP)  ## the cluster flows for real (root, openssh-server, rsync): cluster/onprem.yaml's `ray up`, `ray submit` (also --tmux, the driver killed, --resume), the MLflow UI through an SSH tunnel, `ray job submit`, `ray down` on two SSH hosts in private namespaces; cluster/aws-gpu.yaml's node commands on two fresh namespace nodes
+	$(PY) -m pytest -m verify tests/study/test_cluster_launcher.py tests/study/test_cluster_aws_commands.py -q -rs -s
 
 test-fast: $(STAMP)  ## the default suite: every test but the slow (Ray, notebook kernel, subprocess study) ones
 	$(PY) -m pytest -q

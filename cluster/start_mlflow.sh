@@ -32,6 +32,9 @@ if [ ! -s "$root/flask_secret" ]; then
     (umask 077 && python -c "import secrets; print(secrets.token_hex(32))" > "$root/flask_secret")
 fi
 
+# --allowed-hosts: the Host headers the server answers (MLflow refuses others against DNS rebinding): its own
+# address, which MLflow's default list holds only when it is a private one (a head with a public address was
+# refused), and localhost for the SSH tunnel of cluster/README.md
 # basic-auth settings without credentials (those come from MLFLOW_AUTH_ADMIN_* below)
 cat > "$root/basic_auth.ini" <<EOF
 [mlflow]
@@ -45,6 +48,7 @@ MLFLOW_AUTH_CONFIG_PATH="$root/basic_auth.ini" \
 MLFLOW_AUTH_ADMIN_USERNAME="$MLFLOW_TRACKING_USERNAME" \
 MLFLOW_AUTH_ADMIN_PASSWORD="$MLFLOW_TRACKING_PASSWORD" \
     setsid nohup mlflow server --app-name basic-auth --host "$host" --port "$port" \
+        --allowed-hosts "$host,$host:$port,localhost,localhost:*,127.0.0.1,127.0.0.1:*" \
         --backend-store-uri "sqlite:///$root/mlflow.db" --artifacts-destination "$artifacts" \
         > "$root/server.log" 2>&1 < /dev/null &
 echo $! > "$root/server.pid"  # setsid: the server leads its own process group (stop_mlflow.sh ends the group)

@@ -243,6 +243,63 @@ def _trial_runs(base: str, experiment: str, user: str, password: str) -> list[tu
     return [(r, tg) for r, tg in pairs if tg.get("gan_study.role") == "trial"]
 
 
+def _wait(what: str, check, limit: float = 600, every: float = 3):
+    """Poll `check()` until it returns something truthy (-> it), failing after `limit` seconds naming `what`."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            found = check()
+            if found:
+                return found
+        time.sleep(every)
+    raise AssertionError(f"{limit:.0f} s without {what}")
+
+
+def _tmux_study_killed_and_resumed(user: User, cfg: Path, head: SshHost, tmp_path: Path, spec: dict,
+                                   admin_pw: str) -> None:
+    """`ray submit --tmux` returns once the driver runs in a tmux session on the head (its SSH session closed);
+    the driver is SIGKILLed after some epochs; the same command with --resume ends both trials once, every
+    epoch logged once (cluster/README.md, "If the driver stops")."""
+    epochs = 40
+    tmux_spec = {**spec, "name": "onprem_tmux", "tracking": {"experiment": "onprem_tmux"},
+                 "checkpoint": {"every": 2, "keep": 1}}
+    tmux_spec["fixed"] = {**spec["fixed"], "train": {**spec["fixed"]["train"], "epochs": epochs},
+                          "data": {**spec["fixed"]["data"], "n_points": 2000}}
+    (tmp_path / "nfs" / "onprem_tmux.yaml").write_text(yaml.safe_dump(tmux_spec))
+    submit = f"ray submit --tmux {cfg} study/run.py -- /mnt/nfs/gan-study/onprem_tmux.yaml --address auto"
+    user.run(submit, timeout=300)
+
+    def driver() -> list[int]:
+        return [pid for pid, cmd in head.processes().items()  # not the tmux session's bash -c '...' around it
+                if Path(cmd.split()[0]).name.startswith("python") and "run.py" in cmd and "onprem_tmux" in cmd]
+
+    [pid] = _wait("the study's driver running on the head after ray submit --tmux returned", driver, 120, 1)
+    base = f"http://{HEAD_IP}:5000"
+
+    def logged() -> dict[str, list[int]]:  # run id -> epochs of eval/diversity, as the server holds them
+        out = {}
+        for run, _ in _trial_runs(base, "onprem_tmux", "gan", admin_pw):
+            run_id = run["info"]["run_id"]
+            history = _mlflow_get(f"{base}/api/2.0/mlflow/metrics/get-history?run_id={run_id}"
+                                  "&metric_key=eval/diversity&max_results=1000", "gan", admin_pw)
+            out[run_id] = sorted(int(m["step"]) for m in history.get("metrics", []))
+        return out
+
+    _wait("3 epochs of a trial in MLflow", lambda: any(len(v) >= 3 for v in logged().values()), 300)
+    assert len(logged()) == 2 and all(len(v) < epochs for v in logged().values()), logged()  # mid-study
+    os.kill(pid, signal.SIGKILL)
+    _wait("the killed driver gone", lambda: not driver(), 60, 1)
+    user.run(submit + " --resume", timeout=300)
+
+    def finished() -> bool:
+        runs = _trial_runs(base, "onprem_tmux", "gan", admin_pw)
+        return len(runs) == 2 and all(r["info"]["status"] == "FINISHED" for r, _ in runs) and not driver()
+
+    _wait("both trials FINISHED and the resumed driver ended", finished, 900, 5)
+    final = logged()
+    assert len(final) == 2 and all(v == list(range(1, epochs + 1)) for v in final.values()), final
+
+
 @pytest.mark.slow
 @pytest.mark.verify
 def test_ray_up_submit_mlflow_ui_down_on_ssh_hosts(hosts, tmp_path):
@@ -354,7 +411,13 @@ def test_ray_up_submit_mlflow_ui_down_on_ssh_hosts(hosts, tmp_path):
     assert len(job_trials) == 2 and all(r["info"]["status"] == "FINISHED" for r, _ in job_trials)
     assert len({tg["ray.node_id"] for _, tg in job_trials}) == 2
 
-    # 5. ray down: nothing of the cluster left on either host (sshd's listener excepted)
+    # 5. ray submit --tmux: the driver outlives the SSH session; killed (SIGKILL), --resume ends every trial once
+    t = time.time()
+    _tmux_study_killed_and_resumed(user, cfg, head, tmp_path, spec, admin_pw)
+    times["ray submit --tmux, driver killed, --resume"] = time.time() - t
+
+    # 6. ray down: nothing of the cluster left on either host (sshd's listener excepted)
+    user.run(f"ray exec {cfg} 'tmux kill-server'", timeout=120)
     user.run(f"ray exec {cfg} 'bash ~/gan-study/cluster/stop_mlflow.sh'", timeout=120)
     user.run(f"ray down -y {cfg}", timeout=300)
     # `ray down` of the local provider stops Ray on the head only; each worker's Ray is stopped over SSH
