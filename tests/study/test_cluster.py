@@ -359,7 +359,8 @@ def test_study_submitted_as_a_ray_job(make_cluster, tmp_path):
 @pytest.mark.slow
 def test_worker_node_failure_resumes_trials_from_checkpoints(make_cluster, tmp_path):
     """The worker node dies mid-study (max_failures 2, a checkpoint every epoch): its trials restart on the head
-    node from their last checkpoint, and every trial ends with one FINISHED MLflow run holding each epoch once."""
+    node from their last checkpoint, every trial ends with one FINISHED MLflow run holding each epoch once, and
+    the store holds the metrics an uninterrupted run of the spec gives."""
     cluster = make_cluster()
     epochs = 6
     spec = tiny_spec("tiny_failover", seeds=2, max_failures=2, checkpoint={"every": 1, "keep": 2}, max_concurrent=2,
@@ -391,6 +392,28 @@ def test_worker_node_failure_resumes_trials_from_checkpoints(make_cluster, tmp_p
         rows = [json.loads(line) for line in Path(result_file).read_text().splitlines() if line.strip()]
         restored = [r["training_iteration"] for r in rows if r["iterations_since_restore"] == 1]
         assert restored[0] == 1 and any(it > 1 for it in restored[1:]), restored
+    _same_as_uninterrupted(path, uri, tmp_path)
+
+
+def _same_as_uninterrupted(path: Path, uri: str, tmp_path: Path) -> None:
+    """The study's store after the node failure holds what the same spec run straight through, on a Ray of its
+    own on this machine, gives: per (flip rate, seed) the outcome and every epoch's eval/diversity."""
+    straight_uri = f"sqlite:///{tmp_path / 'straight.db'}"
+    out = subprocess.run([sys.executable, "-m", "study.run", str(path), "--tracking-uri", straight_uri,
+                          "--storage-path", str(tmp_path / "ray-straight")], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+
+    def store(at: str) -> dict:
+        _, trials = child_runs(at, "tiny_failover")
+        client = MlflowClient(at)
+        return {(row["params.remedies.label_flip.rate"], row["params.seed"]): (
+            row["tags.gan_study.outcome"],
+            [m.value for m in sorted(client.get_metric_history(row.run_id, "eval/diversity"), key=lambda m: m.step)])
+            for _, row in trials.iterrows()}
+
+    failed_over, straight = store(uri), store(straight_uri)
+    assert failed_over == straight and len(straight) == 4, (failed_over, straight)
 
 
 def _wait_for_trials_in_progress_on(node_id: str, uri: str, experiment: str, driver: subprocess.Popen,
