@@ -21,12 +21,10 @@ MLflow credentials. About 6 minutes, most of it the venv install.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -36,6 +34,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from namespaces import end_namespace, namespace_init
 from tests_support import REPO
 
 BRIDGE, SUBNET = "gsaws0", "10.213.78"
@@ -65,12 +64,6 @@ exec /usr/bin/python3 -c "$INIT"
 """
 
 
-def _children(pid: int) -> list[int]:
-    with contextlib.suppress(OSError):
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
-
-
 class Node:
     """A fresh node: mount + PID namespaces (+ network when `net`), `home` seen as /root inside."""
 
@@ -79,11 +72,9 @@ class Node:
         flags = ["--mount", "--pid", "--fork", "--mount-proc"] + (["--net"] if net else [])
         self.unshare = subprocess.Popen(["unshare", *flags, "sh", "-c", SETUP],
                                         env={"PATH": PATH, "NODE_HOME": str(home), "INIT": INIT})
-        deadline = time.time() + 10
-        while not _children(self.unshare.pid) and time.time() < deadline:
-            time.sleep(0.05)
-        assert _children(self.unshare.pid), "the node's namespaces"
-        self.init = _children(self.unshare.pid)[0]
+        init = namespace_init(self.unshare)
+        assert init is not None, "the node's namespaces"
+        self.init = init
 
     def run(self, cmd: str, head_ip: str, timeout: float = 900) -> subprocess.CompletedProcess:
         """`cmd` as Ray's SSH runner runs a setup or start command: a login shell that sources ~/.bashrc."""
@@ -100,10 +91,7 @@ class Node:
         return out
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.init, signal.SIGKILL)  # PID 1 of the namespace: the kernel kills everything in it
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.unshare.wait(timeout=10)
+        end_namespace(self.init, self.unshare)
 
 
 def _file_mounts(raw: dict, user_home: Path, node_home: Path) -> None:
