@@ -81,7 +81,8 @@ def _runs_tables(uri: str, port: int) -> list[str]:
 
     tracking.quiet()
     found = MlflowClient(uri).search_experiments(order_by=["last_update_time DESC"])
-    return [f"  {e.name}: {tracking.ui_url(uri, e.experiment_id, port)}" for e in found if e.name != "Default"]
+    return [f"  {e.name}: {tracking.ui_url(uri, e.experiment_id, port, ([None] + tracking.views_of(e.tags))[-1])}"
+            for e in found if e.name != "Default"]
 
 
 def run(argv: Sequence[str]) -> int:

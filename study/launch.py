@@ -215,6 +215,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
     storage = storage_root(args, spec, key)
     client = MlflowClient(uri)
     exp_id = tracking.experiment_id(client, spec.tracking.experiment or spec.name)
+    tracking.share_study_view(client, exp_id, sorted(spec.search))
     print(f"MLflow tracking URI: {tracking.shown(uri)}  (open it: {tracking.ui_command(uri)})", flush=True)
 
     ray.init(address=ray_address(args), include_dashboard=False, ignore_reinit_error=True,
@@ -286,7 +287,8 @@ def _finish(client: MlflowClient, uri: str, spec: Spec, parent: str, results) ->
     client.set_terminated(parent, "FINISHED" if len(errors) < len(results) or not len(results) else "FAILED")
     exp_id = client.get_run(parent).info.experiment_id
     print(f"{len(results)} trials, {len(errors)} failed. MLflow: {tracking.shown(uri)}\n"
-          f"Open the UI: {tracking.ui_command(uri)}, then {tracking.ui_url(uri, exp_id)}")
+          f"Open the UI: {tracking.ui_command(uri)}, then "
+          f"{tracking.ui_url(uri, exp_id, view=tracking.study_view(sorted(spec.search))[0])}")
     if errors and len(errors) == len(results):
         return 1  # every trial failed
     return 3 if errors else 0  # 3: the study completed, but some trials failed (their runs hold the error)

@@ -1,6 +1,7 @@
 """Driver-side MLflow: tracking URI, experiment, and the study's parent run with its artifacts."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -226,11 +227,45 @@ def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {shown(uri)}"
 
 
-def ui_url(uri: str, exp_id: str, port: int = 5000) -> str:
+def ui_url(uri: str, exp_id: str, port: int = 5000, view: str | None = None) -> str:
     """The experiment's runs table: a tracking server is its own UI, a local store's is `mlflow ui` on `port`;
-    `workflowType=machine_learning`, else MLflow 3.17 opens an empty GenAI overview."""
+    `workflowType=machine_learning`, else MLflow 3.17 opens an empty GenAI overview. With `view` (the key of a
+    shared view, study_view) the runs tab opens on that view: MLflow applies `viewStateShareKey` on the runs
+    route only."""
     base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{port}"
+    if view:
+        return f"{base}/#/experiments/{exp_id}/runs?workflowType=machine_learning&viewStateShareKey={view}"
     return f"{base}/#/experiments/{exp_id}?workflowType=machine_learning"
+
+
+VIEW_TAG = "mlflow.sharedViewState."  # MLflow 3's shared runs-table views: an experiment tag per view
+VIEW_PREFIX = "gan-study-"
+VIEW_METRICS = (names.COLLAPSE_EPOCH, names.CENSOR_EPOCH, names.EPOCHS_SURVIVED, names.DIVERSITY, names.HQ_FRACTION,
+                names.OUTCOME_CODE)
+
+
+def study_view(search_keys: list[str]) -> tuple[str, str]:
+    """The runs-table view of a study -> (its key, its state as MLflow's UI reads it: plain JSON). Its columns,
+    instead of the UI's default Source/Models/Dataset: the searched keys, the seed, the outcome, the collapse and
+    censoring epochs, epochs survived, diversity and quality (a trial's latest value: its last epoch's). Column ids
+    are the UI's: the kind, a dot and the name in backticks (metrics.`eval/diversity`)."""
+    columns = ([f"params.`{names.SEARCH_PARAM}{k}`" for k in search_keys]
+               + [f"params.`{names.SEED_PARAM}`", f"tags.`{names.OUTCOME}`"]
+               + [f"metrics.`{m}`" for m in VIEW_METRICS])
+    text = json.dumps({"selectedColumns": columns})
+    return VIEW_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:10], text
+
+
+def share_study_view(client: MlflowClient, exp_id: str, search_keys: list[str]) -> str:
+    """Store the study's view on its experiment (what the UI's Share button does) -> its key for ui_url."""
+    key, text = study_view(search_keys)
+    client.set_experiment_tag(exp_id, VIEW_TAG + key, text)
+    return key
+
+
+def views_of(tags: dict[str, str]) -> list[str]:
+    """The keys of the study views stored on an experiment (its tags), sorted."""
+    return sorted(k.removeprefix(VIEW_TAG) for k in tags if k.startswith(VIEW_TAG + VIEW_PREFIX))
 
 
 def quiet() -> None:

@@ -21,6 +21,12 @@ def test_ui_uses_the_runners_store(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out.splitlines()
     assert out[1:] == ["each study's runs table, once the UI is up:",
                        f"  label_noise-quick: http://127.0.0.1:5055/#/experiments/{exp}?workflowType=machine_learning"]
+    from study.tracking import share_study_view  # a study stored its view: the UI's line opens it
+
+    view = share_study_view(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"), exp, ["remedies.label_flip.rate"])
+    assert main(["ui", "--print", "--port", "5055"]) == 0
+    assert capsys.readouterr().out.splitlines()[2] == (f"  label_noise-quick: http://127.0.0.1:5055/#/experiments/{exp}"
+                                                      f"/runs?workflowType=machine_learning&viewStateShareKey={view}")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'other.db'}")
     assert main(["ui", "--print"]) == 0
     assert f"--backend-store-uri sqlite:///{tmp_path / 'other.db'} " in capsys.readouterr().out

@@ -51,8 +51,8 @@ def test_the_readme_flow_on_a_fresh_clone(tmp_path):
     html = (clone / ".studies" / "reports" / "label_noise.html").read_text()
     assert html.count("data:image/png;base64") >= 3 and "median_collapse_epoch" in html
 
-    [url] = re.findall(r"then (http://127\.0\.0\.1:5000/#/experiments/\d+\?workflowType=machine_learning)",
-                       study.stdout)
+    [url] = re.findall(r"then (http://127\.0\.0\.1:5000/#/experiments/\d+/runs\?workflowType=machine_learning"
+                       r"&viewStateShareKey=gan-study-\w+)", study.stdout)
     ui = subprocess.Popen(["make", "ui"], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, start_new_session=True)
     try:

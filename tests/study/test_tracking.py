@@ -19,6 +19,32 @@ def test_the_ui_url_opens_the_runs_table_of_the_store_the_study_wrote():
 
     assert ui_url("sqlite:////x/mlflow.db", "3") == "http://127.0.0.1:5000/#/experiments/3?workflowType=machine_learning"
     assert ui_url("http://10.0.0.2:5000/", "7") == "http://10.0.0.2:5000/#/experiments/7?workflowType=machine_learning"
+    assert ui_url("sqlite:////x/mlflow.db", "3", view="gan-study-ab") == (  # the runs route applies a shared view
+        "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning&viewStateShareKey=gan-study-ab")
+
+
+def test_the_study_view_shows_the_studys_columns_and_is_found_on_its_experiment(tmp_path):
+    """The view a study shares: the UI's column ids of its searched keys, seed, outcome and verdict metrics, as the
+    plain JSON MLflow's UI loads; one key per set of columns; stored as the experiment tag the UI reads."""
+    import json
+
+    from mlflow import MlflowClient
+
+    from study.tracking import VIEW_TAG, experiment_id, share_study_view, study_view, views_of
+
+    key, text = study_view(["remedies.label_flip.rate", "train.lr"])
+    columns = json.loads(text)["selectedColumns"]
+    assert columns[:4] == ["params.`search.remedies.label_flip.rate`", "params.`search.train.lr`", "params.`seed`",
+                           "tags.`gan_study.outcome`"]
+    assert {"metrics.`collapse_epoch`", "metrics.`censor_epoch`", "metrics.`eval/diversity`",
+            "metrics.`eval/hq_fraction`", "metrics.`outcome_code`"} <= set(columns)
+    assert key == study_view(["remedies.label_flip.rate", "train.lr"])[0] != study_view(["train.lr"])[0]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = experiment_id(client, "views")
+    assert views_of(client.get_experiment(exp).tags) == []
+    assert share_study_view(client, exp, ["remedies.label_flip.rate", "train.lr"]) == key
+    tags = client.get_experiment(exp).tags
+    assert views_of(tags) == [key] and json.loads(tags[VIEW_TAG + key]) == json.loads(text)
 
 
 def test_a_password_in_the_store_uri_is_never_printed():
@@ -73,7 +99,8 @@ def test_trials_log_as_the_non_admin_trial_user(tmp_path, monkeypatch, basic_aut
 def test_the_printed_url_opens_the_runs_table_in_a_real_browser(ray_local, tmp_path, capsys):
     """The URL the study prints, rendered by headless Chromium against `mlflow server` on the study's store,
     is the runs table holding the study's parent run (MLflow 3.17 opens a GenAI overview without
-    workflowType=machine_learning); a trial's run page shows its name, its searched key and its metrics."""
+    workflowType=machine_learning), in the study's shared view: its columns are the searched key, the outcome and
+    the verdict's metrics; a trial's run page shows its name, its searched key and its metrics."""
     spec = tiny_spec("ui_check", search={"remedies.label_flip.rate": {"grid": [0.0, 0.1]}}, seeds=1)
     spec.pop("trials")
     code, uri = run_study(tmp_path, spec)
@@ -81,11 +108,12 @@ def test_the_printed_url_opens_the_runs_table_in_a_real_browser(ray_local, tmp_p
     assert code == 0
     printed = out.rsplit("then ", 1)[1].strip()  # "Open the UI: mlflow ui ..., then http://127.0.0.1:5000/#/..."
     assert printed.startswith("http://127.0.0.1:5000/#/experiments/") and "workflowType=machine_learning" in printed
+    assert "/runs?" in printed and "&viewStateShareKey=gan-study-" in printed
     parents, trials = child_runs(uri, "ui_check")
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host",
                                "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    exp = printed.split("/experiments/", 1)[1].split("?", 1)[0]
+    exp = printed.split("/experiments/", 1)[1].split("/", 1)[0]
     child = trials.iloc[0]
     try:
         _wait_for(f"http://127.0.0.1:{port}/health")
@@ -94,8 +122,12 @@ def test_the_printed_url_opens_the_runs_table_in_a_real_browser(ray_local, tmp_p
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert f"Runs - Experiment {exp} - MLflow" in dom and "Run Name" in dom, dom[-3000:]
-    assert parents["tags.mlflow.runName"].iloc[0] in dom  # the study's parent run is listed
+    assert "Run Name" in dom and "You're viewing a shared view" in dom, dom[-3000:]
+    assert parents["tags.mlflow.runName"].iloc[0] in dom  # the study's parent run is listed, its trials under it
+    for column in ("search.remedies.label_flip.rate", "gan_study.outcome", "eval/diversity", "eval/hq_fraction",
+                   "outcome_code", "censor_epoch"):  # the study's columns, not the UI's default ones
+        assert any(f'col-id="{kind}.`{column}`"' in dom for kind in ("params", "metrics", "tags")), column
+    assert 'col-id="attributes.`Source`"' not in dom
     # a trial's own page: named by its configuration and seed, with the searched key and the epoch metrics
     assert child["tags.mlflow.runName"] in run_page, run_page[-3000:]
     assert "remedies.label_flip.rate" in run_page and "eval/diversity" in run_page
@@ -105,7 +137,7 @@ def _dom(url: str, tmp_path) -> str:
     """The page at `url` as headless Chromium renders it (20 s of virtual time for the UI's requests)."""
     return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                           f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1600,1000",
+                           f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=2400,1000",
                            "--virtual-time-budget=20000", "--dump-dom", url],
                           capture_output=True, text=True, timeout=180).stdout
 
