@@ -65,7 +65,7 @@ def test_the_readme_flow_on_a_fresh_clone(tmp_path):
         else:
             raise AssertionError("make ui: no MLflow UI on port 5000 within 120 s")
         assert "MLflow" in page
-        exp_id = url.split("/experiments/", 1)[1].split("?", 1)[0]
+        exp_id = url.split("/experiments/", 1)[1].split("/", 1)[0]
         search = urllib.request.Request("http://127.0.0.1:5000/api/2.0/mlflow/runs/search", method="POST",
                                         data=json.dumps({"experiment_ids": [exp_id], "max_results": 50}).encode(),
                                         headers={"Content-Type": "application/json"})
