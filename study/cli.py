@@ -62,6 +62,10 @@ def ui(argv: Sequence[str]) -> int:
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--port", str(args.port)]
     if args.dry:
         print(" ".join(cmd))
+    if not args.dry:
+        from study.relocate import relocate_store
+
+        relocate_store(uri)  # a moved study folder: the UI shows its sample grids from where they are now
     tables = _runs_tables(uri, args.port)
     print("each study's runs table, once the UI is up:\n" + "\n".join(tables) if tables
           else f"no study in {uri} yet: run one first (python -m study.run SPEC)", flush=True)

@@ -28,6 +28,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from study import seal, tracking
 from study.console import StudyConsole, TrialNamer
 from study.preflight import ray_address, spec_record, state_file, storage_root
+from study.relocate import relocate_store
 from study.schema import Spec
 from study.searcher import searcher
 from study.space import TrialBuilder
@@ -213,6 +214,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
     uri = tracking.resolve_uri(args.tracking_uri or spec.tracking.uri)
     key = spec.name + ("-quick" if args.quick else "")
     storage = storage_root(args, spec, key)
+    relocate_store(uri)  # a moved study folder: its artifacts, before any run writes to the old path
     client = MlflowClient(uri)
     exp_id = tracking.experiment_id(client, spec.tracking.experiment or spec.name)
     tracking.share_study_view(client, exp_id, sorted(spec.search))
