@@ -62,7 +62,7 @@ def ui(argv: Sequence[str]) -> int:
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--port", str(args.port)]
     if args.dry:
         print(" ".join(cmd))
-    if not args.dry:
+    else:
         from study.relocate import relocate_store
 
         relocate_store(uri)  # a moved study folder: the UI shows its sample grids from where they are now
@@ -85,8 +85,12 @@ def _runs_tables(uri: str, port: int) -> list[str]:
 
     tracking.quiet()
     found = MlflowClient(uri).search_experiments(order_by=["last_update_time DESC"])
-    return [f"  {e.name}: {tracking.ui_url(uri, e.experiment_id, port, ([None] + tracking.views_of(e.tags))[-1])}"
+    return [f"  {e.name}: {tracking.ui_url(uri, e.experiment_id, port, _last(tracking.views_of(e.tags)))}"
             for e in found if e.name != "Default"]
+
+
+def _last(keys: list[str]) -> str | None:
+    return keys[-1] if keys else None
 
 
 def run(argv: Sequence[str]) -> int:

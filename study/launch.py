@@ -217,7 +217,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
     relocate_store(uri)  # a moved study folder: its artifacts, before any run writes to the old path
     client = MlflowClient(uri)
     exp_id = tracking.experiment_id(client, spec.tracking.experiment or spec.name)
-    tracking.share_study_view(client, exp_id, sorted(spec.search))
+    view = tracking.share_study_view(client, exp_id, sorted(spec.search))
     print(f"MLflow tracking URI: {tracking.shown(uri)}  (open it: {tracking.ui_command(uri)})", flush=True)
 
     ray.init(address=ray_address(args), include_dashboard=False, ignore_reinit_error=True,
@@ -257,7 +257,7 @@ def launch(spec: Spec, spec_path: Path, args: argparse.Namespace, n_cfg: int) ->
         print(f"\nStudy interrupted: {len(done)} of {n_cfg * len(spec.seed_groups)} trials finished. Continue with:\n"
               f"{resume}", flush=True)
         return 130
-    return _finish(client, uri, spec, parent, results)
+    return _finish(client, uri, spec, parent, results, view)
 
 
 def _restore(spec: Spec, storage: str, client: MlflowClient, uri: str, exp_id: str):
@@ -276,7 +276,7 @@ def _restore(spec: Spec, storage: str, client: MlflowClient, uri: str, exp_id: s
     return tuner, state["parent_run_id"], run_dir
 
 
-def _finish(client: MlflowClient, uri: str, spec: Spec, parent: str, results) -> int:
+def _finish(client: MlflowClient, uri: str, spec: Spec, parent: str, results, view: str) -> int:
     from study.report import format_table, load_trials, summary_table
 
     trials = load_trials(spec.tracking.experiment or spec.name, tracking_uri=uri, parent_run_id=parent)
@@ -289,8 +289,7 @@ def _finish(client: MlflowClient, uri: str, spec: Spec, parent: str, results) ->
     client.set_terminated(parent, "FINISHED" if len(errors) < len(results) or not len(results) else "FAILED")
     exp_id = client.get_run(parent).info.experiment_id
     print(f"{len(results)} trials, {len(errors)} failed. MLflow: {tracking.shown(uri)}\n"
-          f"Open the UI: {tracking.ui_command(uri)}, then "
-          f"{tracking.ui_url(uri, exp_id, view=tracking.study_view(sorted(spec.search))[0])}")
+          f"Open the UI: {tracking.ui_command(uri)}, then {tracking.ui_url(uri, exp_id, view=view)}")
     if errors and len(errors) == len(results):
         return 1  # every trial failed
     return 3 if errors else 0  # 3: the study completed, but some trials failed (their runs hold the error)

@@ -14,7 +14,9 @@ import re
 import sqlite3
 from pathlib import Path
 
-_UNDER_STORE = re.compile(r"^(?P<root>/.+)/mlartifacts/(?P<name>[^/]+)$")
+from study.tracking import ARTIFACTS_DIR, sqlite_path
+
+_UNDER_STORE = re.compile(rf"^(?P<root>/.+)/{ARTIFACTS_DIR}/(?P<name>[^/]+)$")
 
 
 def relocate_artifacts(db: Path) -> list[tuple[str, str]]:
@@ -29,7 +31,7 @@ def relocate_artifacts(db: Path) -> list[tuple[str, str]]:
             found = _UNDER_STORE.match(location or "")
             if not found or Path(found["root"]) == here or Path(location).exists():
                 continue
-            new = here / "mlartifacts" / found["name"]
+            new = here / ARTIFACTS_DIR / found["name"]
             if not new.is_dir():
                 continue
             con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (str(new), exp_id))
@@ -42,8 +44,6 @@ def relocate_artifacts(db: Path) -> list[tuple[str, str]]:
 
 def relocate_store(uri: str) -> None:
     """relocate_artifacts for a sqlite:/// store URI (other stores keep their artifacts elsewhere), saying so."""
-    from study.tracking import sqlite_path
-
     path = sqlite_path(uri)
     for old, new in relocate_artifacts(path) if path is not None else []:
         print(f"the study folder was moved: artifacts recorded under {old} are read from {new}", flush=True)

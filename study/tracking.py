@@ -138,13 +138,16 @@ def experiment_id(client: MlflowClient, name: str) -> str:
                                     tags={KIND_TAG: KIND})
 
 
+ARTIFACTS_DIR = "mlartifacts"  # beside a local store: its experiments' artifacts (study/relocate.py reads it)
+
+
 def artifact_root(uri: str, name: str) -> str | None:
     """A local SQLite store keeps a new experiment's artifacts beside the database: MLflow's default (./mlruns) follows
     the working directory, and a submitted Ray job's working directory is deleted after the job. A server
     (`mlflow server --artifacts-destination`) chooses its own."""
     if not uri.startswith("sqlite:///"):
         return None
-    return str(Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name)
+    return str(Path(uri.removeprefix("sqlite:///")).parent / ARTIFACTS_DIR / name)
 
 
 def start_parent(client: MlflowClient, exp_id: str, spec: Any, spec_path: Path, run_name: str,
