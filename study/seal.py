@@ -12,6 +12,8 @@ What is recorded, and when (study/watchdog.py, StateSeal): every guarded file of
 which Tune writes to storage directly, right after the Tuner is made; a trial's `error.pkl` right after Tune wrote
 it. A file Tune wrote between the last step's end and a SIGKILL of the driver is not in the record: that resume is
 refused, naming the file (a Ctrl-C, or a fault the watch stops on, always ends with the experiment's end).
+The running study itself never unpickles an error.pkl: the watch drops the trial's pointer to it once recorded, so the
+result grid `fit()` returns reads the text trace instead (a file swapped in storage meanwhile is never loaded).
 """
 from __future__ import annotations
 

@@ -124,7 +124,8 @@ def _stamp(path: str) -> tuple[int, int] | tuple[()]:
 
 class StateSeal(tune.Callback):
     """Record the driver staging directory's guarded files at the end of every Tune step and of the experiment,
-    and a failed trial's error.pkl (the record: `vouch`). Only files whose size or mtime changed are read."""
+    and a failed trial's error.pkl (the record: `vouch`), which this run itself then never unpickles. Only files whose
+    size or mtime changed are read."""
 
     def __init__(self, run_dir: str):
         self.run_dir = run_dir
@@ -167,7 +168,11 @@ class StateSeal(tune.Callback):
         self.sweep()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        seal.vouch_stored(self.run_dir, f"{trial.storage.trial_dir_name}/error.pkl")  # Trial.handle_error just wrote it
+        """Record the error.pkl Trial.handle_error just wrote (a resume checks it), then drop the trial's pointer to
+        it: the result grid `fit()` builds would unpickle it from storage, where it could have been swapped since.
+        It reads the text trace (error.txt) instead, as Tune does for errors it cannot pickle."""
+        seal.vouch_stored(self.run_dir, f"{trial.storage.trial_dir_name}/error.pkl")
+        trial.run_metadata.pickled_error_filename = None
 
     on_trial_recover = on_trial_error  # a retried trial's error.pkl, written the same way
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import stat
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -110,8 +111,52 @@ def test_error_pickle_written_to_storage_is_vouched_for(tmp_path):
     (run / "t1" / "error.pkl").write_bytes(pickle.dumps(RuntimeError("boom")))
     with pytest.raises(SpecError, match="error.pkl"):
         seal.check(str(run))
-    watch.on_trial_error(3, [], SimpleNamespace(storage=SimpleNamespace(trial_dir_name="t1")))
+    watch.on_trial_error(3, [], _failed_trial(run, "t1"))
     seal.check(str(run))
+
+
+def _failed_trial(run, name: str):
+    """What Trial.handle_error leaves: error.txt and error.pkl in the trial's storage directory, named in its
+    metadata; the error readers are Tune's own (Trial.get_pickled_error, Trial.get_error)."""
+    import pyarrow.fs
+    from ray.tune.experiment import Trial
+
+    class Failed(SimpleNamespace):
+        get_pickled_error = Trial.get_pickled_error
+        get_error = Trial.get_error
+
+    (run / name / "error.txt").write_text("RuntimeError: boom")
+    storage = SimpleNamespace(trial_dir_name=name, storage_filesystem=pyarrow.fs.LocalFileSystem(),
+                              trial_fs_path=str(run / name))
+    return Failed(storage=storage, status="ERROR",
+                  run_metadata=SimpleNamespace(error_filename="error.txt", pickled_error_filename="error.pkl"))
+
+
+class _Planted:
+    """A pickle that runs code when loaded: it writes the file named."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.path), "ran"))
+
+
+def test_the_running_study_never_unpickles_an_error_pickle(tmp_path):
+    """An error.pkl swapped in storage after the watch recorded it is not what fit()'s result grid loads."""
+    from ray.tune import ResultGrid
+
+    watch, _, run = _sealed(tmp_path)
+    (run / "t1" / "error.pkl").write_bytes(pickle.dumps(RuntimeError("boom")))
+    trial = _failed_trial(run, "t1")
+    assert isinstance(trial.get_pickled_error(), RuntimeError)  # what Tune would load before the watch
+    watch.on_trial_error(3, [], trial)
+    ran = tmp_path / "ran"
+    (run / "t1" / "error.pkl").write_bytes(pickle.dumps(_Planted(str(ran))))  # swapped after the record
+    error = ResultGrid._populate_exception(trial)
+    assert error is not None and "boom" in str(error) and not ran.exists()
+    with pytest.raises(SpecError, match="t1/error.pkl"):  # and a resume refuses the swapped file
+        seal.check(str(run))
 
 
 def test_a_restored_callback_forgets_its_staging_directory(tmp_path):

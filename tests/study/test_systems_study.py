@@ -30,14 +30,14 @@ def _spec(**overrides) -> dict:
 def test_every_system_runs_under_the_same_seed_and_verdict_and_meets_veegans_table(ray_local, tmp_path):
     spec = _spec(name="systems_e2e", seeds=1, tracking={"experiment": "systems_e2e"},
                  checkpoint={"every": 10, "keep": 1},
-                 fixed={"data": {"n_points": 1000}, "train": {"steps_per_epoch": 10},
+                 fixed={"data": {"n_points": 1000}, "train": {"epochs": 10, "steps_per_epoch": 10},
                         "eval": {"n_samples": 500, "grid_every": 10, "grid_size": 500}})
     assert spec["search"] == {"variant": {"grid": SYSTEMS}}
     code, uri = run_study(tmp_path, spec)
     assert code == 0
     _, trials = child_runs(uri, "systems_e2e")
     assert sorted(trials["params.variant"]) == sorted(SYSTEMS) and (trials["status"] == "FINISHED").all()
-    assert set(trials["params.seed"]) == {"0"} and set(trials["params.data.name"]) == {"ring8"}
+    assert set(trials["params.seed"]) == {"0"} and set(trials["params.data.name"]) == {"ring"}
     client = mlflow.MlflowClient(uri)
     for run_id in trials["run_id"]:  # every system evaluated at each of its 10 epochs under the same verdict
         assert [m.step for m in client.get_metric_history(run_id, "eval/spread")] == list(range(1, 11))
