@@ -32,6 +32,8 @@ _VEEGAN_2D = {"name": "mlp", "nz": 255, "g_hidden": 128, "g_layers": 2, "bn": Fa
               "d_hidden": 128, "d_layers": 1, "maxout": 1, "d_act": "relu", "init": "xavier"}
 _VEEGAN_TRAIN = {"optimizer": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "batch_size": 500}
 
+_SIGMAS_2D = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # RBF bandwidths for the 2D mixtures, in input units
+
 VARIANTS: dict[str, Variant] = {
     "gan": Variant("Goodfellow et al. 2014, minimax loss", {"loss": "minimax"}),
     "ns_gan": Variant("Goodfellow et al. 2014, non-saturating loss", {"loss": "nonsaturating"}),
@@ -46,11 +48,15 @@ VARIANTS: dict[str, Variant] = {
                            {"loss": "hinge", "remedies": {"spectral_norm": {"n_power_iterations": 1}}}),
     "gmmn": Variant("GMMN: G minimises the RBF-mixture MMD to the data, bandwidths remedies.mmd.sigmas (Li et al. "
                     "2015; Dziugaite et al. 2015)", {"remedies": {"mmd": {}}}),
+    "gmmn_2d": Variant("GMMN on the 2D mixtures: bandwidths in half-decades from the sharp ring's std (0.01) past the "
+                       "grid's half-width (3), not the image defaults (Li et al. 2015; Dziugaite et al. 2015)",
+                       {"remedies": {"mmd": {"sigmas": list(_SIGMAS_2D)}}}),
     "mmd_gan": Variant("MMD-GAN: kernel MMD on D's features, weights clipped to 0.01, 5 D steps, RMSprop 5e-5, "
                        "batch 64 (Li et al. 2017; OctoberChang/MMD-GAN); without its autoencoder terms",
                        {"loss": "none", "remedies": {"mmd_critic": {}, "weight_clipping": {"c": 0.01},
                                                      "n_critic": {"n": 5}},
-                        "train": {"optimizer": "rmsprop", "lr": 5e-5, "batch_size": 64}}),
+                        # lr_d and lr_g too: a spec's train.lr (systems_2d.yaml's) does not replace the code's rates
+                        "train": {"optimizer": "rmsprop", "lr": 5e-5, "lr_d": 5e-5, "lr_g": 5e-5, "batch_size": 64}}),
     "veegan": Variant("VEEGAN: reconstructor F and joint D on (x, z), G's loss -E D(G(z), z) + 0.5 E||z - F(G(z))||^2, "
                       "the authors' 2D nets and Adam (Srivastava et al. 2017; akashgit/VEEGAN, VEEGAN_2D_RING.ipynb)",
                       {"loss": "kl", "remedies": {"veegan": {"eps_dim": 1}}, "model": _VEEGAN_2D,

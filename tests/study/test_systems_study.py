@@ -13,11 +13,11 @@ from tests_support import REPO, child_runs, run_study
 from study.spec import load_raw
 from trainables.config import deep_merge
 
-SYSTEMS = ["ns_gan", "pacgan2", "unrolled5", "veegan", "ali", "bigan", "mdgan", "adagan"]
+SYSTEMS = ["ns_gan", "pacgan2", "unrolled5", "veegan", "ali", "bigan", "mdgan", "adagan", "gmmn_2d", "mmd_gan"]
 # a metric only that system's mechanism logs (trainables/remedies/*)
 OWN_METRIC = {"unrolled5": "remedy/unrolled/lookahead_d_loss", "adagan": "adagan/round",
               "veegan": "remedy/veegan/recon", "mdgan": "remedy/mdgan/geometric", "bigan": "remedy/bigan/encoder",
-              "ali": "remedy/bigan/encoder"}
+              "ali": "remedy/bigan/encoder", "gmmn_2d": "remedy/mmd/mmd2", "mmd_gan": "remedy/mmd_critic/mmd2_d"}
 
 
 def _spec(**overrides) -> dict:
@@ -46,6 +46,10 @@ def test_every_system_runs_under_the_same_seed_and_verdict_and_meets_veegans_tab
         assert by[f"metrics.{metric}"].notna().loc[system] and by[f"metrics.{metric}"].isna().loc["ns_gan"], system
     assert by.loc["adagan", "metrics.adagan/round"] == 10  # 10 rounds of one epoch each
     assert by.loc["pacgan2", "params.remedies.packing.m"] == "2"
+    # MMD-GAN keeps its code's RMSprop 5e-5 under the spec's Adam rate; GMMN takes the spec's rate
+    mmd_gan = by.loc["mmd_gan"]
+    assert (mmd_gan["params.train.optimizer"], float(mmd_gan["params.train.lr_d"])) == ("rmsprop", 5e-5)
+    assert float(by.loc["gmmn_2d", "params.train.lr"]) == 2e-3 and by.loc["gmmn_2d", "params.loss"] != "none"
 
     from study.reproduce import main as reproduce
 

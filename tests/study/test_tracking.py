@@ -154,3 +154,43 @@ def _wait_for(url: str, limit: float = 120.0) -> None:
         except OSError:
             time.sleep(1)
     raise AssertionError(f"{url} did not answer within {limit:g} s")
+
+
+@pytest.mark.slow
+@pytest.mark.verify  # a basic-auth server and two study subprocesses, as the trial-user test above
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl to make the test CA")
+def test_a_study_reaches_the_server_through_tls_with_the_servers_ca(tmp_path, monkeypatch, basic_auth_server):
+    """cluster/README.md, "TLS in front of the MLflow server": the basic-auth server on the loopback behind a TLS
+    proxy whose certificate a private CA signed. Without MLFLOW_TRACKING_SERVER_CERT_PATH the study is refused
+    before Ray starts (exit 2, one line); with it, the preflight, the driver and the trials all log through TLS."""
+    from tests.tls_proxy import make_certificates, serve
+
+    uri, env = basic_auth_server
+    ca, cert, key = make_certificates(tmp_path)
+    port = free_port()
+    proxy = serve(port, int(uri.rsplit(":", 1)[1]), cert, key)
+    https = f"https://127.0.0.1:{port}"
+    spec = tiny_spec("over_tls", search={"remedies.label_flip.rate": {"grid": [0.0, 0.1]}}, seeds=1)
+    spec.pop("trials")
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    cmd = [sys.executable, "-m", "study.run", str(path), "--tracking-uri", https, "--storage-path",
+           str(tmp_path / "ray")]
+    try:
+        refused = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2 and "certificate verify failed" in refused.stderr, refused.stderr[-2000:]
+        assert len(refused.stderr.strip().splitlines()) == 1 and https in refused.stderr
+        assert "Traceback" not in refused.stderr and not (tmp_path / "ray").exists()
+
+        out = subprocess.run(cmd, cwd=REPO, env={**env, "MLFLOW_TRACKING_SERVER_CERT_PATH": str(ca)},
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+        assert https in out.stdout  # the store the study names is the TLS address
+        for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            monkeypatch.setenv(k, env[k])
+        monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", str(ca))
+        _, trials = child_runs(https, "over_tls")
+        assert len(trials) == 2 and (trials.status == "FINISHED").all()
+        assert set(trials["tags.gan_study.mlflow_user"]) == {"trials"}  # the trials, too, went through the proxy
+    finally:
+        proxy.shutdown()
