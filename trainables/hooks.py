@@ -98,6 +98,10 @@ class TargetsHook(Protocol):
     def __call__(self, ctx: StepContext, p: Any, rt: Tensor, ft: Tensor) -> tuple[Tensor, Tensor, Logs]: ...
 
 
+class DRealHook(Protocol):
+    def __call__(self, ctx: StepContext, p: Any, x: Tensor) -> tuple[Tensor, Tensor, Logs]: ...
+
+
 class DExtraHook(Protocol):
     def __call__(self, ctx: StepContext, p: Any, real: Tensor, fake: Tensor) -> tuple[Tensor, Logs]: ...
 
@@ -143,7 +147,7 @@ class RoundsHook(Protocol):
 
 
 # Hook points at which only one remedy may act: a second one would silently shadow the first.
-EXCLUSIVE_HOOKS = ("g_critic", "g_loss", "code", "wrap_g", "rounds")
+EXCLUSIVE_HOOKS = ("d_real", "g_critic", "g_loss", "code", "wrap_g", "rounds")
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,9 @@ class Remedy:
     inputs(ctx, p, x) -> x                         every D input, real or fake, D and G steps, probes (d_view)
     code(ctx, p, x, z) -> c                        a joint D's latent column block (d_view): the encoder's code
                                                    of data x (z None), the latent z of G's samples; exclusive
+    d_real(ctx, p, x) -> (real, term, logs)        D's real batch in place of the data batch x, and a term added
+                                                   to D's loss (MDGAN's diffusion step: D judges G(E(x)) against
+                                                   G(z); its manifold D learns through the term); exclusive
     targets(ctx, p, rt, ft) -> (rt, ft, logs)      D's BCE/LS targets (label flipping, smoothing)
     d_extra(ctx, p, real, fake) -> (term, logs)    added to D's loss (gradient penalty, R1); inputs as D saw them
     after_d(ctx, p) -> logs                        after each D update (weight clipping)
@@ -175,6 +182,7 @@ class Remedy:
     wrap_d: WrapDHook | None = None
     train: TrainHook | None = None
     inputs: InputsHook | None = None
+    d_real: DRealHook | None = None
     targets: TargetsHook | None = None
     d_extra: DExtraHook | None = None
     after_d: AfterDHook | None = None

@@ -154,20 +154,29 @@ def epoch_means(logs: list[Logs], steps: int, seeds: int = 1) -> list[dict[str, 
 
 
 def d_step(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor | None = None) -> Logs:
-    """One D update on a real batch and a (detached) fake batch (latent z: a joint D pairs it with the fake
-    batch), with target, input and penalty hooks."""
+    """One D update on a real batch (or what a d_real hook puts in its place) and a (detached) fake batch
+    (latent z: a joint D pairs it with the fake batch), with target, input and penalty hooks."""
+    logs: Logs = {}
+    real_terms: list[Tensor] = []
     with ctx.autocast():  # the forward region (bf16 when asked); backward runs outside it
+        for hook, p in ctx.hooks("d_real"):
+            real, term, extra = hook(ctx, p, real)
+            real_terms.append(term)
+            logs.update(extra)
         with torch.no_grad():  # D's inputs carry no graph (an encoder's code is a constant for D's update)
             real_in, fake_in = d_view(ctx, real), d_view(ctx, fake, z)
         real_logits, fake_logits = ctx.d(real_in), ctx.d(fake_in)  # (B,), (B,) or (B/m,) when packed
         rt, ft = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
-        logs: Logs = {}
         for hook, p in ctx.hooks("targets"):
             rt, ft, extra = hook(ctx, p, rt, ft)
             logs.update(extra)
         loss = ctx.per_seed(ctx.loss.d, real_logits, fake_logits, rt, ft)  # () or, with S seeds, (S,)
-        for hook, p in ctx.hooks("d_extra"):
-            logs["loss/d_base"] = loss.detach()
+        extras = ctx.hooks("d_extra")
+        if real_terms or extras:
+            logs["loss/d_base"] = loss.detach()  # D's adversarial loss alone
+        for term in real_terms:
+            loss = loss + term
+        for hook, p in extras:
             term, extra = hook(ctx, p, real_in, fake_in)
             loss = loss + term
             logs.update(extra)

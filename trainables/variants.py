@@ -73,6 +73,10 @@ VARIANTS: dict[str, Variant] = {
     "mdgan": Variant("Mode-regularised GAN: encoder E, lambda_1 0.2 * ||x - G(E(x))||^2 and lambda_2 0.4 * "
                      "-log D(G(E(x))) in G's loss (Che et al. 2017, the regularised GAN; not the two-step MDGAN)",
                      {"loss": "nonsaturating", "remedies": {"mdgan": {}}}),
+    "mdgan_md": Variant("Manifold-diffusion MDGAN: encoder E; a manifold D_M on x vs G(E(x)) with G's term "
+                        "0.2 * ||x - G(E(x))||^2 + its loss on D_M(G(E(x))); D on G(E(x)) vs G(z) "
+                        "(Che et al. 2017, Sec. 3.3)",
+                        {"loss": "nonsaturating", "remedies": {"manifold_diffusion": {}}}),
     "adagan": Variant("AdaGAN: 10 rounds x 15 epochs, data reweighted by a classifier of data vs the mixture "
                       "(theory_star W_t, beta_t = 1/t); the authors' 2D setup: tanh nets 2 x 16, z dim 5, SGD lr "
                       "0.008 (classifier), D 0.004, G 0.01, batch 64, unrolled 5, minimax loss (objective 'JS') "
@@ -83,6 +87,10 @@ VARIANTS: dict[str, Variant] = {
                                  "init": "orthogonal"},
                        "train": {"epochs": 150, "batch_size": 64, "optimizer": "sgd", "lr": 0.008, "lr_d": 0.004,
                                  "lr_g": 0.01}}),
+    "adagan_ns": Variant("AdaGAN's boosting over the spec's own non-saturating GAN (its nets, optimiser and rates), "
+                         "2 rounds, theory_star W_t, beta_t = 1/t: the AdaGAN arm of a comparison at a budget too "
+                         "small for the authors' 10 SGD rounds (Tolstikhin et al. 2017, Alg. 1)",
+                         {"loss": "nonsaturating", "remedies": {"adagan": {"rounds": 2}}}),
     **{f"pacgan{m}": _pacgan(m) for m in (2, 3, 4)},
     **{f"unrolled{k}": _unrolled(k) for k in (5, 10)},
 }

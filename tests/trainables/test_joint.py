@@ -167,8 +167,85 @@ def test_mdgan_g_and_e_gradients_are_the_weighted_regularisers():
     assert not _nonzero(e0)  # E learns only from the regularisers
 
 
+def _split_grads(ctx) -> tuple[list[torch.Tensor | None], list[torch.Tensor | None]]:
+    """D_D's gradients and D_M's (None where one got none)."""
+    dm = {id(p) for p in ctx.d.manifold.parameters()}
+    grads = [(id(p) in dm, None if p.grad is None else p.grad.clone()) for p in ctx.d.parameters()]
+    return [g for m, g in grads if not m], [g for m, g in grads if m]
+
+
+def test_manifold_diffusion_d_judges_g_of_e_of_x_against_g_of_z_and_d_m_judges_x_against_g_of_e_of_x():
+    """Alg. 1 steps 2 and 5 (Che et al. 2017): D's loss is the diffusion D's on (G(E(x)), G(z)) plus D_M's on
+    (x, G(E(x))); each D gets the gradient of its own term only."""
+    ctx, real, z = make("manifold_diffusion", {}, "nonsaturating")
+    ref, _, _ = make("manifold_diffusion", {}, "nonsaturating")  # the same seed: the same nets
+    fake = ref.g(z).detach()
+    recon = ref.g(ref.g.encoder(real)).detach()
+    assert not torch.allclose(recon, real, atol=1e-2)  # G(E(x)) is not x: the two pairs differ
+    diffusion = F.softplus(-ref.d(recon)).mean() + F.softplus(ref.d(fake)).mean()
+    manifold = F.softplus(-ref.d.manifold(real)).mean() + F.softplus(ref.d.manifold(recon)).mean()
+    want_dd, _ = _split_grads_of(ref, diffusion)
+    _, want_dm = _split_grads_of(ref, manifold)
+    diffusion, manifold = diffusion.detach(), manifold.detach()
+    logs = d_step(ctx, real, fake, z)  # one Adam step; the gradients stay in .grad
+    assert float(logs["loss/d_base"]) == pytest.approx(float(diffusion), rel=1e-6)
+    assert float(logs["loss/d"]) == pytest.approx(float(diffusion + manifold), rel=1e-6)
+    assert float(logs["remedy/manifold_diffusion/d_manifold"]) == pytest.approx(float(manifold), rel=1e-6)
+    got_dd, got_dm = _split_grads(ctx)
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(got_dd, want_dd))
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(got_dm, want_dm)) and _nonzero(got_dm)
+
+
+def _split_grads_of(ctx, loss: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """d loss / d (D_D's parameters), d loss / d (D_M's), zeros where the loss does not reach one."""
+    dm = {id(p) for p in ctx.d.manifold.parameters()}
+    params = list(ctx.d.parameters())
+    grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
+    out = [(id(p) in dm, torch.zeros_like(p) if g is None else g) for p, g in zip(params, grads)]
+    return [g for m, g in out if not m], [g for m, g in out if m]
+
+
+def test_manifold_diffusion_reduces_to_a_gan_plus_d_m_where_g_inverts_e():
+    """G(E(x)) = x: the geometric term is 0, D's real batch is the data, and G's manifold term is its loss on
+    D_M(x)."""
+    from trainables.models.encoder import WithEncoder
+    from trainables.remedies import REMEDIES, make_params
+
+    ctx, real, z = make("manifold_diffusion", {}, "nonsaturating")
+    ctx.g = WithEncoder(torch.nn.Identity(), torch.nn.Identity())
+    p = make_params("manifold_diffusion", {})
+    batch, term, logs = REMEDIES["manifold_diffusion"].d_real(ctx, p, real)
+    assert torch.equal(batch, real)
+    with torch.no_grad():
+        on_data = ctx.d.manifold(real)
+        want = float(F.softplus(-on_data).mean() + F.softplus(on_data).mean())
+    assert float(term.detach()) == pytest.approx(want, rel=1e-6)
+    g_term, g_logs = REMEDIES["manifold_diffusion"].g_extra(ctx, p, real, real, z)
+    assert float(g_logs["remedy/manifold_diffusion/geometric"]) == 0.0
+    assert float(g_term.detach()) == pytest.approx(float(F.softplus(-on_data).mean()), rel=1e-6)
+
+
+def test_manifold_diffusion_g_and_e_gradients_are_both_steps_and_d_m_stays_frozen():
+    """Alg. 1 steps 3 and 6: G's gradient is that of its loss on D(G(z)) plus geometric * E||x - G(E(x))||^2 plus
+    manifold * its loss on D_M(G(E(x))); E's only the manifold step's; D_M gets none in G's step."""
+    params = {"geometric": 0.7, "manifold": 0.3}
+    ctx, real, z = make("manifold_diffusion", params, "nonsaturating")
+    ref, _, _ = make("manifold_diffusion", params, "nonsaturating")
+    recon = ref.g(ref.g.encoder(real))
+    loss = (F.softplus(-ref.d(ref.g(z))).mean() + 0.7 * (real - recon).pow(2).sum(dim=1).mean()
+            + 0.3 * F.softplus(-ref.d.manifold(recon)).mean())
+    want = torch.autograd.grad(loss, list(ref.g.g.parameters()) + list(ref.g.encoder.parameters()))
+    got_g, got_e = g_grads(ctx, real, z)
+    n = len(got_g)
+    assert all(torch.allclose(a, w, atol=1e-6, rtol=1e-4) for a, w in zip(got_g, want[:n]))
+    assert all(torch.allclose(a, w, atol=1e-6, rtol=1e-4) for a, w in zip(got_e, want[n:])) and _nonzero(got_e)
+    assert all(p.grad is None for p in ctx.d.parameters())
+
+
 @pytest.mark.parametrize("over,match", [
     ({"remedies": {"mdgan": {}, "bigan": {}}}, "both replace 'wrap_g'"),
+    ({"remedies": {"manifold_diffusion": {}, "mdgan": {}}}, "both replace 'wrap_g'"),
+    ({"remedies": {"manifold_diffusion": {}, "mmd_critic": {}}, "loss": "none"}, "works with loss"),
     ({"remedies": {"mdgan": {}, "mmd_critic": {}}, "loss": "none"}, "remedy 'mdgan' works with loss"),
     ({"model": {"name": "dcgan"}}, "model.name: remedy 'veegan' works with model mlp, got 'dcgan'"),
     ({"remedies": {"veegan": {}, "packing": {}}}, "'veegan' and 'packing' cannot be combined"),
@@ -198,7 +275,8 @@ JOINT = {**TINY, "model": {**TINY["model"], "nz": 3}, "loss": "kl", "remedies": 
 @pytest.mark.parametrize("remedies,loss,updates", [
     ({"veegan": {"eps_dim": 1}}, "kl", "simultaneous"),
     ({"bigan": {"stochastic": True}}, "nonsaturating", "alternating"),
-    ({"mdgan": {}}, "nonsaturating", "alternating")])
+    ({"mdgan": {}}, "nonsaturating", "alternating"),
+    ({"manifold_diffusion": {}}, "nonsaturating", "alternating")])
 def test_a_joint_run_resumes_exactly_with_its_encoder_and_optimiser_state(remedies, loss, updates):
     cfg = {**JOINT, "remedies": remedies, "loss": loss, "train": {**JOINT["train"], "updates": updates}}
     straight = _metrics(GANRun(cfg), 4)

@@ -1,11 +1,12 @@
 """Encoders on G's side: VEEGAN's reconstructor F: x -> z with its reconstruction term and a joint (x, z) D
 (Srivastava et al. 2017, Algorithm 1 and the authors' 2D notebook), ALI/BiGAN's encoder E trained with G against
 a joint D (Dumoulin et al. 2017; Donahue et al. 2017), and the mode-regularised GAN's E with its geometric and mode
-regularisers (Che et al. 2017). The encoder lives in G's module
+regularisers and its two-step manifold-diffusion form (Che et al. 2017). The encoder lives in G's module
 (models.encoder.WithEncoder): G's optimiser, gradient norm and checkpoint cover it; D's input gains the code
 columns (the mlp's `code` argument); d_view pairs data with the encoder's code and G's samples with their z."""
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from typing import Any
@@ -36,6 +37,14 @@ class Encoder:
     hidden: int = Field(128, ge=1)  # E: `layers` x `hidden` ReLU, linear out
     layers: int = Field(2, ge=0, le=16)
     stochastic: bool = False  # ALI's E: (mu, log sigma), z = mu + sigma eps while training; False: BiGAN's E(x)
+
+
+@params
+class ManifoldDiffusion:
+    geometric: float = Field(0.2, ge=0.0)  # lambda of E||x - G(E(x))||^2 in the manifold step (the regularised GAN's)
+    manifold: float = Field(1.0, ge=0.0)  # weight of G's loss on D_M(G(E(x))) (Alg. 1 writes it unweighted)
+    hidden: int = Field(128, ge=1)  # E: `layers` x `hidden` ReLU, linear out
+    layers: int = Field(2, ge=0, le=16)
 
 
 @params
@@ -111,16 +120,56 @@ def _bigan_encoder(ctx: StepContext, p: Encoder, real: Tensor, fake: Tensor, z: 
     return term, {"remedy/bigan/encoder": term.detach(), "remedy/bigan/d_data_pair": d_probability(logits)}
 
 
+def _regularisers(ctx: StepContext, real: Tensor, d: nn.Module) -> tuple[Tensor, Tensor]:
+    """E||x - G(E(x))||^2 and G's loss on d(G(E(x))) on a data batch x; G and E get the gradients (Che et al.
+    2017). Two 0-dim tensors."""
+    recon = ctx.g(encoder_of(ctx.g)(real))  # (B, *shape)
+    return (real - recon).flatten(1).pow(2).sum(dim=1).mean(), ctx.loss.g(d(d_view(ctx, recon)))
+
+
 def _mode_regularizers(ctx: StepContext, p: ModeReg, real: Tensor, fake: Tensor, z: Tensor) -> tuple[Tensor, Logs]:
     """lambda_1 E||x - G(E(x))||^2 + lambda_2 * G's loss on D(G(E(x))) on a data batch: G and E learn from both
     (Che et al. 2017, T_G and T_E); the second term is -log D(G(E(x))) with the non-saturating loss."""
-    recon = ctx.g(encoder_of(ctx.g)(real))  # (B, *shape)
-    geometric = (real - recon).flatten(1).pow(2).sum(dim=1).mean()
-    mode = ctx.loss.g(ctx.d(d_view(ctx, recon)))
+    geometric, mode = _regularisers(ctx, real, ctx.d)
     return p.geometric * geometric + p.mode * mode, {"remedy/mdgan/geometric": geometric.detach(),
                                                      "remedy/mdgan/mode": mode.detach()}
 
 
+def _with_manifold_d(cfg: Any, p: ManifoldDiffusion, d: Any) -> Any:
+    """D_M, the manifold step's discriminator: a copy of D as built (same architecture and initial weights), held
+    in D's module as `manifold`, so D's optimiser, gradient norm and checkpoint cover it; D's forward is D_D's."""
+    d.add_module("manifold", copy.deepcopy(d))
+    return d
+
+
+def manifold_d(d: nn.Module) -> nn.Module:
+    """D_M, the manifold D a `manifold_diffusion` D carries (_with_manifold_d)."""
+    return d.get_submodule("manifold")
+
+
+def _diffusion_real(ctx: StepContext, p: ManifoldDiffusion, x: Tensor) -> tuple[Tensor, Tensor, Logs]:
+    """The diffusion step: D (D_D) takes G(E(x)) as its real batch, against G(z); the manifold step: D_M learns x
+    against G(E(x)) through the returned term of D's loss (Che et al. 2017, Sec. 3.3, Alg. 1 steps 2 and 5)."""
+    with torch.no_grad():  # D's step: no gradient to G or E
+        recon = ctx.g(encoder_of(ctx.g)(x))  # (B, *shape)
+    dm = manifold_d(ctx.d)
+    lr, lf = dm(d_view(ctx, x)), dm(d_view(ctx, recon))  # (B,), (B,) D_M's logits
+    term = ctx.loss.d(lr, lf, torch.ones_like(lr), torch.zeros_like(lf))
+    return recon, term, {"remedy/manifold_diffusion/d_manifold": term.detach(),
+                         "remedy/manifold_diffusion/dm_real": d_probability(lr),
+                         "remedy/manifold_diffusion/dm_recon": d_probability(lf)}
+
+
+def _manifold_g(ctx: StepContext, p: ManifoldDiffusion, real: Tensor, fake: Tensor, z: Tensor) -> tuple[Tensor, Logs]:
+    """The manifold step's G and E loss, geometric * E||x - G(E(x))||^2 + manifold * G's loss on D_M(G(E(x))),
+    added to the diffusion step's G loss on D_D(G(z)) (Che et al. 2017, Alg. 1 steps 3 and 6)."""
+    geometric, adversarial = _regularisers(ctx, real, manifold_d(ctx.d))
+    return p.geometric * geometric + p.manifold * adversarial, {
+        "remedy/manifold_diffusion/geometric": geometric.detach(),
+        "remedy/manifold_diffusion/manifold": adversarial.detach()}
+
+
+_ADVERSARIAL = ("minimax", "nonsaturating", "kl", "wasserstein", "hinge", "least_squares")
 _CONFLICT_NOTE = ("not with packing (a pack has no code per sample) or unrolled, feature_matching, mmd, mmd_critic "
                   "(they read D on G's samples without their latent); mlp only (D takes the code as input columns)")
 
@@ -140,6 +189,12 @@ REMEDIES: dict[str, Remedy] = {
         doc="mode-regularised GAN: encoder E: x -> z trained with G on geometric * ||x - G(E(x))||^2 + mode * G's "
             "loss on D(G(E(x))), both added to G's loss: the regularised GAN (Che et al. 2017), not the two-step "
             "manifold/diffusion MDGAN; any loss with an adversarial term",
-        params=ModeReg, wrap_g=_with_encoder, g_extra=_mode_regularizers,
-        losses=("minimax", "nonsaturating", "kl", "wasserstein", "hinge", "least_squares")),
+        params=ModeReg, wrap_g=_with_encoder, g_extra=_mode_regularizers, losses=_ADVERSARIAL),
+    "manifold_diffusion": Remedy(
+        doc="manifold-diffusion MDGAN: encoder E trained with G; the manifold step trains a second D (D_M, a copy of "
+            "D) on x vs G(E(x)) and G, E on geometric * ||x - G(E(x))||^2 + manifold * G's loss on D_M(G(E(x))); the "
+            "diffusion step trains D on G(E(x)) vs G(z) and G on D(G(z)); both steps' updates in one (Sec. 3.3 of "
+            "Che et al. 2017); any loss with an adversarial term",
+        params=ManifoldDiffusion, wrap_g=_with_encoder, wrap_d=_with_manifold_d, d_real=_diffusion_real,
+        g_extra=_manifold_g, losses=_ADVERSARIAL),
 }
