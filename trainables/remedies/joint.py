@@ -136,8 +136,9 @@ def _mode_regularizers(ctx: StepContext, p: ModeReg, real: Tensor, fake: Tensor,
 
 
 def _with_manifold_d(cfg: Any, p: ManifoldDiffusion, d: Any) -> Any:
-    """D_M, the manifold step's discriminator: a copy of D as built (same architecture and initial weights), held
-    in D's module as `manifold`, so D's optimiser, gradient norm and checkpoint cover it; D's forward is D_D's."""
+    """D_M, the manifold step's discriminator: a copy of D as built so far (same architecture, the wraps of the
+    remedies listed before this one, same initial weights), held in D's module as `manifold`, so D's optimiser,
+    gradient norm and checkpoint cover it; D's forward is D_D's."""
     d.add_module("manifold", copy.deepcopy(d))
     return d
 
@@ -188,7 +189,7 @@ REMEDIES: dict[str, Remedy] = {
     "mdgan": Remedy(
         doc="mode-regularised GAN: encoder E: x -> z trained with G on geometric * ||x - G(E(x))||^2 + mode * G's "
             "loss on D(G(E(x))), both added to G's loss: the regularised GAN (Che et al. 2017), not the two-step "
-            "manifold/diffusion MDGAN; any loss with an adversarial term",
+            "manifold/diffusion MDGAN (manifold_diffusion); any loss with an adversarial term",
         params=ModeReg, wrap_g=_with_encoder, g_extra=_mode_regularizers, losses=_ADVERSARIAL),
     "manifold_diffusion": Remedy(
         doc="manifold-diffusion MDGAN: encoder E trained with G; the manifold step trains a second D (D_M, a copy of "
