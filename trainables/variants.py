@@ -71,7 +71,7 @@ VARIANTS: dict[str, Variant] = {
                    {"loss": "nonsaturating", "remedies": {"bigan": {"stochastic": True}},
                     "model": {**_VEEGAN_2D, "nz": 254}, "train": _VEEGAN_TRAIN}),
     "mdgan": Variant("Mode-regularised GAN: encoder E, lambda_1 0.2 * ||x - G(E(x))||^2 and lambda_2 0.4 * "
-                     "-log D(G(E(x))) in G's loss (Che et al. 2017, the regularised GAN; not the two-step MDGAN)",
+                     "-log D(G(E(x))) in G's loss (Che et al. 2017, the regularised GAN; two-step: mdgan_md)",
                      {"loss": "nonsaturating", "remedies": {"mdgan": {}}}),
     "mdgan_md": Variant("Manifold-diffusion MDGAN: encoder E; a manifold D_M on x vs G(E(x)) with G's term "
                         "0.2 * ||x - G(E(x))||^2 + its loss on D_M(G(E(x))); D on G(E(x)) vs G(z) "

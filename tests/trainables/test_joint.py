@@ -167,11 +167,16 @@ def test_mdgan_g_and_e_gradients_are_the_weighted_regularisers():
     assert not _nonzero(e0)  # E learns only from the regularisers
 
 
+def _by_d(ctx, grads: list) -> tuple[list, list]:
+    """Gradients aligned with ctx.d.parameters(), split into D_D's and D_M's."""
+    dm = {id(p) for p in ctx.d.manifold.parameters()}
+    tagged = [(id(p) in dm, g) for p, g in zip(ctx.d.parameters(), grads)]
+    return [g for m, g in tagged if not m], [g for m, g in tagged if m]
+
+
 def _split_grads(ctx) -> tuple[list[torch.Tensor | None], list[torch.Tensor | None]]:
     """D_D's gradients and D_M's (None where one got none)."""
-    dm = {id(p) for p in ctx.d.manifold.parameters()}
-    grads = [(id(p) in dm, None if p.grad is None else p.grad.clone()) for p in ctx.d.parameters()]
-    return [g for m, g in grads if not m], [g for m, g in grads if m]
+    return _by_d(ctx, [None if p.grad is None else p.grad.clone() for p in ctx.d.parameters()])
 
 
 def test_manifold_diffusion_d_judges_g_of_e_of_x_against_g_of_z_and_d_m_judges_x_against_g_of_e_of_x():
@@ -198,11 +203,9 @@ def test_manifold_diffusion_d_judges_g_of_e_of_x_against_g_of_z_and_d_m_judges_x
 
 def _split_grads_of(ctx, loss: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """d loss / d (D_D's parameters), d loss / d (D_M's), zeros where the loss does not reach one."""
-    dm = {id(p) for p in ctx.d.manifold.parameters()}
     params = list(ctx.d.parameters())
     grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
-    out = [(id(p) in dm, torch.zeros_like(p) if g is None else g) for p, g in zip(params, grads)]
-    return [g for m, g in out if not m], [g for m, g in out if m]
+    return _by_d(ctx, [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)])
 
 
 def test_manifold_diffusion_reduces_to_a_gan_plus_d_m_where_g_inverts_e():
