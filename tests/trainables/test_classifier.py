@@ -46,6 +46,27 @@ def test_model_outputs_and_features(digits_root: Path) -> None:
     assert not model.training and not any(p.requires_grad for p in model.parameters())
 
 
+@pytest.mark.parametrize("size", [28, 64])
+def test_fused_inference_body_computes_the_eval_mode_body(size: int) -> None:
+    """BatchNorm folded into the convolutions and ReLU moved after max-pooling give the eval-mode body's
+    features and the same argmax (BN statistics and affine parameters far from identity, negative scales too)."""
+    torch.manual_seed(0)
+    model = clf.ModeClassifier(size)
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.2, 3)
+        bn.weight.data.uniform_(-2, 2), bn.bias.data.uniform_(-1, 1)
+    model.eval().requires_grad_(False)
+    x = torch.rand(600, 1, size, size) * 2 - 1
+    want = model.body(x)
+    probs, feats = model.probs(x)
+    assert [type(m).__name__ for m in model.inference_body()][:3] == ["Conv2d", "MaxPool2d", "ReLU"]
+    assert torch.allclose(feats, want, atol=1e-4, rtol=1e-4) and feats.abs().max() > 0.1
+    assert torch.equal(probs.argmax(1), model.head(want).argmax(1))
+    assert set(model.state_dict()) == set(clf.ModeClassifier(size).state_dict())  # the cache is no submodule
+    model.train()
+    assert torch.equal(model.probs(x[:8])[1], model.body(x[:8]))  # train mode: the body as it is
+
+
 def test_loading_does_not_touch_global_rng(digits_root: Path) -> None:
     torch.manual_seed(123)
     want = torch.rand(3)

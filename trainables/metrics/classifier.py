@@ -23,6 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from trainables.data.images import atomic_write, data_root, file_lock, load_split, resize
 
@@ -58,10 +59,37 @@ class ModeClassifier(nn.Module):
         return self.head(self.body(x))
 
     @torch.no_grad()
-    def probs(self, x: Tensor, chunk: int = 1000) -> tuple[Tensor, Tensor]:
-        """Class probabilities and penultimate features, in chunks. (N, 1, H, W) -> (N, 10), (N, 128)"""
-        feats = torch.cat([self.features(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+    def probs(self, x: Tensor, chunk: int = 250) -> tuple[Tensor, Tensor]:
+        """Class probabilities and penultimate features, in chunks, through the fused inference body (eval mode;
+        `features` itself in train mode). (N, 1, H, W) -> (N, 10), (N, 128)"""
+        body = self.features if self.training else self.inference_body()
+        fmt = torch.contiguous_format if self.training else torch.channels_last
+        feats = torch.cat([body(x[i : i + chunk].contiguous(memory_format=fmt)) for i in range(0, len(x), chunk)])
         return self.head(feats).softmax(1), feats
+
+    def inference_body(self) -> nn.Module:
+        """`body` for eval-mode inference, built once (the classifier is frozen after loading): see fuse_body."""
+        cached = self.__dict__.get("_fused")  # a plain attribute: not a submodule, not in the state dict
+        if cached is None:
+            cached = self.__dict__["_fused"] = fuse_body(self.body)
+        return cached
+
+
+def fuse_body(body: nn.Sequential) -> nn.Sequential:
+    """The same function as `body` in eval mode, about 5x faster on a CPU: each Conv-BN-ReLU-MaxPool becomes
+    Conv(with BN folded in)-MaxPool-ReLU (ReLU commutes with max; pooling first makes it 4x cheaper), in
+    channels-last memory format. Equal to `body.eval()` up to float rounding (tests/trainables/test_classifier.py)."""
+    mods, out, i = list(body), [], 0
+    while i < len(mods):
+        block = [type(m) for m in mods[i : i + 4]]
+        if block == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]:
+            conv, bn, _, pool = mods[i : i + 4]
+            out += [fuse_conv_bn_eval(conv, bn), pool, nn.ReLU()]  # type: ignore[arg-type,type-var]
+            i += 4
+        else:
+            out.append(mods[i])
+            i += 1
+    return nn.Sequential(*out).eval().requires_grad_(False).to(memory_format=torch.channels_last)
 
 
 def cache_paths(dataset: str, image_size: int, root: str | Path | None = None) -> tuple[Path, Path]:
