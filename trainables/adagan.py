@@ -126,7 +126,7 @@ class AdaGAN:
     def _mixture_pool(self, run: GANRun) -> Tensor:
         """Samples of the finished mixture for the classifier: len(data) by default, as the authors'. (M, ...)"""
         n = self.p.mixture_samples or len(run.x)
-        z = torch.randn(n, run.ctx.nz, generator=run.gen, device=run.device)
+        z = run.ctx.latent((n, run.ctx.nz), generator=run.gen, device=run.device)
         u = torch.rand(n, generator=run.gen, device=run.device, dtype=torch.float64)
         return sample_mixture([functools.partial(generate, c) for c in self.components], self.weights, z, u)
 

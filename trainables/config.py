@@ -46,6 +46,7 @@ class DataConfig(Frozen):
     n_points: Int = Field(100_000, ge=1, le=10_000_000)  # 2D mixtures: points drawn once per data seed
     seed: Int = 0
     stacked_n: Int | None = Field(None, ge=1, le=10_000_000)  # stacked MNIST: images built (default 60,000)
+    stacked_from: Literal["train", "train+test"] = "train"  # stacked MNIST: the MNIST digits its channels draw
     # mixture shape (data ring and grid; ring8 and grid25 are fixed presets): K modes on the ring, n per grid side
     modes: Int | None = Field(None, ge=2, le=1024)
     radius: float | None = Field(None, gt=0)
@@ -62,11 +63,18 @@ class DataConfig(Frozen):
                 takes = [n for n, e in DATASETS.items() if key in e.shape_keys]
                 raise ValueError(f"{key}: dataset {self.name!r} has a fixed shape; data.{key} applies to "
                                  f"{' and '.join(takes)}")
+        if self.stacked_from != "train" and self.name != "stacked_mnist":
+            raise ValueError(f"stacked_from: applies to stacked_mnist, not {self.name!r}")
         return self
 
 
 def _check_type(key: str, value: Any, kind: Any) -> None:
-    """A model builder argument must have its annotated plain type: int (not bool), float (finite), bool, str."""
+    """A model builder argument must have its annotated plain type: int (not bool), float (finite), bool, str, or
+    one of a Literal's values."""
+    if typing.get_origin(kind) is Literal:
+        if value not in typing.get_args(kind):
+            raise ValueError(f"{key}: expected one of {list(typing.get_args(kind))}, got {value!r}")
+        return
     ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
           float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
           bool: lambda v: isinstance(v, bool), str: lambda v: isinstance(v, str)}.get(kind)
@@ -111,11 +119,19 @@ class TrainConfig(Frozen):
     # alternating: G's step is taken against D after D's step; simultaneous: G's gradient against the D that
     # D's (last) step starts from, D's step on the fakes of the G before G's step (docs/config.md)
     updates: Literal["alternating", "simultaneous"] = "alternating"
+    # G updates a training step, each on a fresh G(z) of the step's latents (DCGAN-tensorflow runs g_optim twice)
+    g_updates: Int = Field(1, ge=1, le=10)
     threads: Int | None = Field(None, ge=1)  # torch threads; None = the trial's CPUs
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: G's and D's forward passes and losses under autocast
     channels_last: bool = False  # image nets and data in channels-last memory format (conv models)
     compile: bool = False  # torch.compile G and D (nn.Module.compile: state dicts unchanged)
     deterministic: bool = False  # PyTorch's deterministic algorithms and cuDNN flags (docs/config.md)
+
+    @model_validator(mode="after")
+    def _g_updates(self) -> TrainConfig:
+        if self.g_updates > 1 and self.updates == "simultaneous":
+            raise ValueError("g_updates > 1 needs updates: alternating (a simultaneous step has one G update)")
+        return self
 
 
 class EvalConfig(Frozen):
@@ -130,6 +146,9 @@ class EvalConfig(Frozen):
     probe_points: Int = Field(256, ge=1)
     probe_radius: float | None = Field(None, gt=0)  # half-length of probed lines; None: 3 mixture std (2D), 0.5
     extended_every: Int = Field(1, ge=1)  # the listed metrics every n epochs (always when collapse.metric needs one)
+    # G's BatchNorm when sampling for evaluation: the batch's statistics, or the running averages (eval mode, as
+    # DCGAN-tensorflow's `sampler`)
+    g_batchnorm: Literal["batch", "running"] = "batch"
 
     @field_validator("metrics")
     @classmethod

@@ -45,9 +45,10 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 
 
 @torch.no_grad()
-def generate(g: nn.Module, z: Tensor, chunk: int = 500) -> Tensor:
-    """G(z) in chunks with batch statistics and frozen running stats. z (N, nz) -> (N, *shape)"""
-    with batch_stats_frozen(g):
+def generate(g: nn.Module, z: Tensor, chunk: int = 500, running: bool = False) -> Tensor:
+    """G(z) in chunks with batch statistics and frozen running stats, or (`running`) in eval mode with the running
+    statistics (eval.g_batchnorm). z (N, nz) -> (N, *shape)"""
+    with eval_mode(g) if running else batch_stats_frozen(g):
         return torch.cat([g(z[i : i + chunk]) for i in range(0, len(z), chunk)])
 
 

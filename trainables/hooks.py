@@ -55,6 +55,8 @@ class StepContext:
     watch: Any = None  # trainables.step.FiniteWatch: non-finite losses, recorded on the device
     bf16: bool = False  # forward passes and losses under bf16 autocast
     simultaneous: bool = False  # train.updates: G's and D's last step both from the same parameters
+    g_updates: int = 1  # train.g_updates: G updates a training step, each on a fresh G(z) of the same z
+    latent: Callable[..., Tensor] = torch.randn  # G's prior (trainables.models.LATENTS), torch.randn's signature
     # seeds as a batch dimension (trainables.seeds): S seeds' rows, seed after seed, through seed-batched nets
     # (trainables.models.seeded); seed s draws its rows from gens[s]. One seed: gens is (gen,)
     seeds: int = 1
@@ -82,8 +84,8 @@ class StepContext:
         return torch.func.vmap(fn)(*(x.reshape(self.seeds, -1, *x.shape[1:]) for x in rows))
 
     def z(self, n: int) -> Tensor:
-        """Latent batch z ~ N(0, I). (n, nz)"""
-        return self.draw(torch.randn, (n, self.nz))
+        """Latent batch from G's prior (N(0, I) unless the model says otherwise). (n, nz)"""
+        return self.draw(self.latent, (n, self.nz))
 
     def hooks(self, point: str) -> list[tuple[Callable[..., Any], Any]]:
         """(hook, params) of every remedy that has a hook at `point`, in spec order."""

@@ -54,7 +54,7 @@ class GANRun:
             self.ctx.g.compile()
             self.ctx.d.compile()
         eval_gen = torch.Generator(device=self.device).manual_seed(10_000 + cfg.seed)
-        self.z_eval = torch.randn(cfg.eval.n_samples, self.ctx.nz, generator=eval_gen, device=self.device)
+        self.z_eval = self.ctx.latent((cfg.eval.n_samples, self.ctx.nz), generator=eval_gen, device=self.device)
         self.scorer = ModeScorer(self.data, cfg.data.root, self.device)
         self.pack = cfg.pack
         metric = cfg.collapse.metric
@@ -128,7 +128,9 @@ class GANRun:
 
     def generate(self, z: Tensor) -> Tensor:
         """The trial's samples for latents z: G's, or the rounds' (AdaGAN's mixture). (N, nz) -> (N, *shape)"""
-        return generate(self.ctx.g, z) if self.rounds is None else self.rounds.generate(self.ctx.g, z)
+        if self.rounds is not None:
+            return self.rounds.generate(self.ctx.g, z)
+        return generate(self.ctx.g, z, running=self.config.eval.g_batchnorm == "running")
 
     def step(self) -> dict[str, Any]:
         """Train one epoch and evaluate; returns this epoch's metrics and the collapse status."""

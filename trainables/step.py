@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from trainables.config import TrialConfig
 from trainables.hooks import DFn, Logs, StepContext, d_view
 from trainables.losses import LOSSES, d_probability
-from trainables.models import MODELS, Discriminator
+from trainables.models import LATENTS, MODELS, Discriminator
 from trainables.remedies import REMEDIES
 
 
@@ -48,7 +48,8 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     opt_g = OPTIMIZERS[train.optimizer](g.parameters(), train.lr_g or train.lr, train.betas)
     return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device,
                        watch=FiniteWatch(), bf16=train.precision == "bf16", gens=(gen,),
-                       simultaneous=train.updates == "simultaneous")
+                       simultaneous=train.updates == "simultaneous", g_updates=train.g_updates,
+                       latent=LATENTS[built.latent])
 
 
 def _grad_norm(module: nn.Module, seeds: int = 1) -> Tensor:
@@ -227,7 +228,8 @@ def g_step(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor | None = None
 
 
 def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
-    """n_critic D updates (a fresh real and fake batch each), then one G update on the last fake batch; with
+    """n_critic D updates (a fresh real and fake batch each), then one G update on the last fake batch (then
+    g_updates - 1 more on the same latents, G(z) recomputed each time); with
     simultaneous updates the G update comes before the last D update, so each is taken from the parameters
     both had before it (the Unrolled GAN notebook's `sess.run([g_train_op, d_train_op])`)."""
     logs: Logs = {}
@@ -247,6 +249,10 @@ def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
         d_logs.append(d_step(ctx, real, fake.detach(), z))
     logs.update(d_logs[0] if len(d_logs) == 1 else _mean_of(d_logs))
     if not ctx.simultaneous:
+        logs.update(_g_update(ctx, real, fake, z))
+    for _ in range(ctx.g_updates - 1):  # DCGAN-tensorflow's second `g_optim` run: G(z) again, same z
+        with ctx.autocast():
+            fake = ctx.g(z)
         logs.update(_g_update(ctx, real, fake, z))
     return logs
 

@@ -65,7 +65,7 @@ def test_every_shipped_spec_validates_full_and_quick():
         ({"fixed__train__lr": "fast"}, "fixed.train.lr: expected a number, got 'fast'"),
         ({"fixed__train__lrr": 0.1}, "fixed.train.lrr: unknown key; known: batch_size"),
         ({"fixed__remedies": {"label_flp": {}}}, "unknown remedy 'label_flp'; known: "),
-        ({"fixed__model__name": "resnet"}, "unknown model 'resnet'; known: dcgan, mlp"),
+        ({"fixed__model__name": "resnet"}, "unknown model 'resnet'; known: dcgan, dcgan_tf, mlp"),
         ({"fixed__loss": "no_such_loss"}, "unknown loss 'no_such_loss'; known: "),
         ({"fixed__data__name": "imagenet"}, "unknown dataset 'imagenet'; known: "),
         ({"fixed__model__depth": 3}, "unknown argument 'depth' for model 'mlp'"),

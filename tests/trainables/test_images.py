@@ -121,6 +121,15 @@ def test_mnist_loader_uses_wheel_in_root(tmp_path: Path, monkeypatch: pytest.Mon
     stacked = load_dataset({"name": "stacked_mnist", "root": str(tmp_path), "stacked_n": 30, "seed": 2})
     assert stacked.x.shape == (30, 3, 28, 28) and stacked.n_modes == 1000
     assert int(stacked.labels.min()) >= 0 and int(stacked.labels.max()) < 1000
+    # PacGAN's code stacks digits of both splits: every channel is a train or a test digit, and test digits occur
+    both = load_dataset({"name": "stacked_mnist", "root": str(tmp_path), "stacked_n": 500, "seed": 2,
+                         "stacked_from": "train+test"})
+    train = load_dataset({"name": "mnist", "root": str(tmp_path)}).x
+    digits = torch.cat([train, images.resize(images.to_unit(images.load_raw("mnist", str(tmp_path), False)[0]), 28)
+                        .mul(2).sub(1)])
+    flat = digits.flatten(1)
+    hits = [int((flat == ch.flatten()).all(1).nonzero()[0]) for ch in both.x.reshape(-1, 1, 28, 28)]
+    assert both.info["split"] == "train+test" and max(hits) >= len(train) and stacked.info["split"] == "train"
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])

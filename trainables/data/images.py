@@ -326,13 +326,17 @@ def digits(cfg: DataConfig) -> Dataset:
 
 
 def stacked_mnist(cfg: DataConfig) -> Dataset:
-    """Three MNIST training digits drawn with replacement as RGB channels; 1,000 modes (PacGAN)."""
+    """Three MNIST digits (of the training split, or `stacked_from: train+test` as PacGAN's code: all 70,000)
+    drawn with replacement as RGB channels; 1,000 modes (PacGAN)."""
     x, y, source = load_raw("mnist", cfg.root, train=True)
+    if cfg.stacked_from == "train+test":
+        xt, yt, _ = load_raw("mnist", cfg.root, train=False)
+        x, y = torch.cat([x, xt]), torch.cat([y, yt])
     n, seed = int(cfg.stacked_n or 60_000), int(cfg.seed or 0)
     idx = torch.randint(len(x), (n, 3), generator=torch.Generator().manual_seed(seed))
     stacked = x[idx].squeeze(2)  # (n, 3, 28, 28)
     labels = 100 * y[idx[:, 0]] + 10 * y[idx[:, 1]] + y[idx[:, 2]]
-    info = {"source": source, "split": "train", "root": str(data_root(cfg.root)), "stacked_n": n}
+    info = {"source": source, "split": cfg.stacked_from, "root": str(data_root(cfg.root)), "stacked_n": n}
     # PacGAN's protocol: a mode is covered by any sample's argmax triple (no confidence threshold)
     modes = Modes(channel_triples, "mnist", count_all=True, covered_needs_hq=False, probe_radius=IMAGE_PROBE_RADIUS)
     return _finish("stacked_mnist", stacked, labels, 1000, cfg, info, modes)

@@ -4,9 +4,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from trainables.models.dcgan import dcgan
+from trainables.models.dcgan_tf import dcgan_tf
 from trainables.models.mlp import mlp
 
 
@@ -19,6 +21,7 @@ class Built:
     feat_dim: int
     nz: int
     init: Callable[[nn.Module], None]  # the model's init scheme, for D's head and layers remedies add
+    latent: str = "normal"  # G's prior, a key of LATENTS
 
 
 class Discriminator(nn.Module):
@@ -34,7 +37,16 @@ class Discriminator(nn.Module):
         return self.head(self.features(x)).view(-1)
 
 
-MODELS: dict[str, Callable[..., Built]] = {"mlp": mlp, "dcgan": dcgan}
+MODELS: dict[str, Callable[..., Built]] = {"mlp": mlp, "dcgan": dcgan, "dcgan_tf": dcgan_tf}
+
+
+def _uniform(shape: tuple[int, ...], **kw: object) -> Tensor:
+    """U(-1, 1) (DCGAN-tensorflow's `np.random.uniform(-1, 1, ...)`)."""
+    return torch.rand(shape, **kw).mul_(2.0).sub_(1.0)  # type: ignore[call-overload]
+
+
+# G's prior: name -> sampler with torch.randn's signature (shape, generator=, device=, dtype=)
+LATENTS: dict[str, Callable[..., Tensor]] = {"normal": torch.randn, "uniform": _uniform}
 
 
 def init_normal(module: nn.Module, std: float = 0.02) -> None:
