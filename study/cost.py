@@ -82,7 +82,7 @@ def measure(label: str, trials: int, config: TrialConfig, threads: int, seeds: i
             group = SeedGroup(seed_configs(small, range(seeds))) if seeds > 1 else None
             run = group.members[0] if group is not None else GANRun(small)
         full = config.train.steps_per_epoch or max(1, len(run.x) // config.train.batch_size)
-        g_steps = max(1, full // run.ctx.n_critic)
+        g_steps = max(1, full // run.ctx.n_critic) * run.ctx.g_updates  # G updates an epoch
         trainer = group if group is not None else run
         trainer.train_epoch()
         t0 = time.perf_counter()
@@ -97,7 +97,8 @@ def measure(label: str, trials: int, config: TrialConfig, threads: int, seeds: i
         return ArmCost(label, trials, epochs, 0, note=f"not measured ({why}; a run fetches the data first)")
     every = config.eval.extended_every
     eval_s = ((t2 - t1) + (every - 1) * (t3 - t2)) / every * config.eval.n_samples / n_eval * seeds
-    return ArmCost(label, trials, epochs, g_steps, (t1 - t0) / MEASURE_STEPS, eval_s, seeds=seeds)
+    step_s = (t1 - t0) / (MEASURE_STEPS * run.ctx.g_updates)  # a G update's share of a training step
+    return ArmCost(label, trials, epochs, g_steps, step_s, eval_s, seeds=seeds)
 
 
 def estimate(spec: Spec) -> list[ArmCost]:

@@ -40,6 +40,13 @@ def test_estimate_measures_every_grid_arm_with_its_steps(tmp_path):
     assert all(c.step_s is not None and c.step_s > 0 and c.eval_s is not None and c.eval_s > 0 for c in costs)
 
 
+def test_g_updates_are_counted_and_priced_as_g_steps(tmp_path):
+    one = estimate(load_spec(_spec(tmp_path)))
+    two = estimate(load_spec(_spec(tmp_path, g_updates=2)))  # each training step: 1 D step, 2 G updates
+    assert [c.g_steps for c in one] == [4, 4] and [c.g_steps for c in two] == [8, 8]
+    assert all(c.step_s and c.eval_s for c in one + two)
+
+
 def test_dry_run_prints_the_cost_and_starts_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GAN_STUDY_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the default store, whatever an earlier test set
