@@ -91,3 +91,17 @@ def mnist_or_skip() -> None:
         load_raw("mnist")
     except FileNotFoundError as err:
         pytest.skip(f"MNIST cannot be obtained here: {str(err).splitlines()[0]}")
+
+
+def reproduce_report(spec: str, experiment: str, uri: str) -> str:
+    """What `python -m study.reproduce search_spaces/SPEC.yaml --quick` prints for a test's study (exit 0 asserted)."""
+    import contextlib
+    import io
+
+    from study.reproduce import main as reproduce
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert reproduce([str(REPO / "search_spaces" / f"{spec}.yaml"), "--quick", "--experiment", experiment,
+                          "--tracking-uri", uri]) == 0
+    return out.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests_support import REPO, child_runs, execute_notebook, run_study
+from tests_support import REPO, child_runs, execute_notebook, reproduce_report, run_study
 
 from study.spec import load_raw
 from trainables.config import deep_merge
@@ -56,16 +56,7 @@ def test_ring8_pacgan_quick_study_orders_the_arms_as_published(ray_local, tmp_pa
         assert re.search(rf"\b{SEEDS}\b", line) and "±" in line  # 8 trials each; diversity and modes as mean ± sd
 
     # the reproduction report: PacGAN Table 1 (2D-ring) beside this study's values, one marked row per variant
-    import contextlib
-    import io
-
-    from study.reproduce import main as reproduce
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert reproduce([str(REPO / "search_spaces" / "ring8_pacgan.yaml"), "--quick", "--experiment",
-                          "pacgan_e2e", "--tracking-uri", uri]) == 0
-    text = out.getvalue()
+    text = reproduce_report("ring8_pacgan", "pacgan_e2e", uri)
     assert text.startswith("PacGAN (Lin et al. 2018, NeurIPS), Table 1, 2D-ring")
     rows = [line for line in text.splitlines() if line.split()[:1] in (["GAN"], ["PacGAN2"], ["PacGAN3"], ["PacGAN4"])]
     assert len(rows) == 4 and all(re.search(rf"\b{SEEDS}\b", r) and "6.3 ± 0.5" in rows[0] for r in rows)

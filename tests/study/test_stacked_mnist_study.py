@@ -2,12 +2,10 @@
 published ordering, reports/stacked_mnist.ipynb and the reproduction report."""
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 
 import pytest
-from tests_support import REPO, child_runs, execute_notebook, mnist_or_skip, run_study
+from tests_support import REPO, child_runs, execute_notebook, mnist_or_skip, reproduce_report, run_study
 
 from study.spec import load_raw
 from trainables.config import deep_merge
@@ -57,12 +55,6 @@ def test_stacked_mnist_quick_study_orders_gan_below_pacgan4(ray_local, tmp_path)
         assert 0 <= int(found) <= 1000 and 0.0 <= float(value) <= 6.908 + 1e-3  # KL <= ln 1000
     assert "per configuration: modes covered and KL to uniform" in text
 
-    from study.reproduce import main as reproduce
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert reproduce([str(REPO / "search_spaces" / "stacked_mnist.yaml"), "--quick", "--experiment",
-                          "stacked_e2e", "--tracking-uri", uri]) == 0
-    report = out.getvalue()
+    report = reproduce_report("stacked_mnist", "stacked_e2e", uri)
     assert report.startswith("PacGAN (Lin et al. 2018, NeurIPS), Table 2, stacked MNIST")
     assert re.search(r"^DCGAN \(PacGAN's implementation\).*78\.9", report, re.M) and "PacDCGAN4" in report
