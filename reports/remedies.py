@@ -2,8 +2,9 @@
 # # Remedies: which remedy keeps the generator from collapsing?
 #
 # Reads MLflow only, for any remedy study: `remedies` (Optuna over remedy sets on MNIST), `ring8_pacgan` /
-# `grid25_pacgan` (GAN vs PacGAN2/3/4), `ring8_unrolled` (0/1/5/10 unrolling steps), `wgan` (GAN vs WGAN vs
-# WGAN-GP); set `EXPERIMENT` or `$GAN_STUDY_EXPERIMENT`. Each remedy's canonical settings: docs/protocols.md.
+# `grid25_pacgan` (GAN vs PacGAN2/3/4), `ring8_unrolled` and `ring8_unrolled_paper` (0/1/5/10 unrolling steps),
+# `wgan` (GAN vs WGAN vs WGAN-GP); set `EXPERIMENT` or `$GAN_STUDY_EXPERIMENT`. Each remedy's canonical settings:
+# docs/protocols.md.
 #
 # One row per arm: the grid or choice search keys (a searched remedy set is read back from the
 # `search.remedies` param each trial logged; its per-remedy parameters and the learning rate are pooled
@@ -23,7 +24,7 @@ import matplotlib.pyplot as plt
 from study import notebook, report
 
 # %% tags=["parameters"]
-EXPERIMENT = None  # None: $GAN_STUDY_EXPERIMENT, else "remedies"; or ring8_pacgan, grid25_pacgan, ring8_unrolled, wgan
+EXPERIMENT = None  # None: $GAN_STUDY_EXPERIMENT, else "remedies"; or ring8_pacgan, ring8_unrolled_paper, wgan, ...
 TRACKING_URI = None  # None: $GAN_STUDY_TRACKING_URI, $MLFLOW_TRACKING_URI, else the study runner's default store
 
 # %%

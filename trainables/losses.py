@@ -8,23 +8,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-DLoss = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # (real, fake, real_targets, fake_targets)
+Half = Callable[[Tensor, Tensor], Tensor]  # (logits, targets) -> scalar: D's loss on one source
 GLoss = Callable[[Tensor], Tensor]  # (fake logits) -> scalar
 
 
 @dataclass(frozen=True)
 class Loss:
-    """A GAN objective: D and G losses; `uses_targets` says whether label remedies can act on it."""
+    """A GAN objective: D's loss as its real and fake halves, G's loss; `uses_targets` says whether label remedies
+    can act on it."""
 
-    d: DLoss
+    d_real: Half
+    d_fake: Half
     g: GLoss
     uses_targets: bool
     doc: str
 
+    def d(self, real: Tensor, fake: Tensor, real_targets: Tensor, fake_targets: Tensor) -> Tensor:
+        """D's loss: the real half on the real logits plus the fake half on the fake logits."""
+        return self.d_real(real, real_targets) + self.d_fake(fake, fake_targets)
 
-def _bce_d(real: Tensor, fake: Tensor, rt: Tensor, ft: Tensor) -> Tensor:
+
+def _bce(logits: Tensor, targets: Tensor) -> Tensor:
     """Binary cross-entropy on logits with (possibly flipped or smoothed) targets (Goodfellow et al. 2014)."""
-    return F.binary_cross_entropy_with_logits(real, rt) + F.binary_cross_entropy_with_logits(fake, ft)
+    return F.binary_cross_entropy_with_logits(logits, targets)
 
 
 def _minimax_g(fake: Tensor) -> Tensor:
@@ -37,9 +43,14 @@ def _nonsaturating_g(fake: Tensor) -> Tensor:
     return F.softplus(-fake).mean()
 
 
-def _wasserstein_d(real: Tensor, fake: Tensor, rt: Tensor, ft: Tensor) -> Tensor:
-    """Critic loss E D(G(z)) - E D(x) (Arjovsky et al. 2017)."""
-    return fake.mean() - real.mean()
+def _critic_real(real: Tensor, targets: Tensor) -> Tensor:
+    """The critic's real half -E D(x) (Arjovsky et al. 2017)."""
+    return -real.mean()
+
+
+def _critic_fake(fake: Tensor, targets: Tensor) -> Tensor:
+    """The critic's fake half E D(G(z)) (Arjovsky et al. 2017)."""
+    return fake.mean()
 
 
 def _critic_g(fake: Tensor) -> Tensor:
@@ -47,14 +58,19 @@ def _critic_g(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
-def _hinge_d(real: Tensor, fake: Tensor, rt: Tensor, ft: Tensor) -> Tensor:
-    """Hinge D loss E relu(1 - D(x)) + E relu(1 + D(G(z))) (Lim and Ye 2017; Miyato et al. 2018)."""
-    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+def _hinge_real(real: Tensor, targets: Tensor) -> Tensor:
+    """Hinge real half E relu(1 - D(x)) (Lim and Ye 2017; Miyato et al. 2018)."""
+    return F.relu(1.0 - real).mean()
 
 
-def _ls_d(real: Tensor, fake: Tensor, rt: Tensor, ft: Tensor) -> Tensor:
-    """Least-squares D loss with 0/1 targets (Mao et al. 2017)."""
-    return 0.5 * ((real - rt) ** 2).mean() + 0.5 * ((fake - ft) ** 2).mean()
+def _hinge_fake(fake: Tensor, targets: Tensor) -> Tensor:
+    """Hinge fake half E relu(1 + D(G(z))) (Lim and Ye 2017; Miyato et al. 2018)."""
+    return F.relu(1.0 + fake).mean()
+
+
+def _ls(logits: Tensor, targets: Tensor) -> Tensor:
+    """Least-squares half with 0/1 targets (Mao et al. 2017)."""
+    return 0.5 * ((logits - targets) ** 2).mean()
 
 
 def _ls_g(fake: Tensor) -> Tensor:
@@ -62,9 +78,9 @@ def _ls_g(fake: Tensor) -> Tensor:
     return 0.5 * ((fake - 1.0) ** 2).mean()
 
 
-def _zero_d(real: Tensor, fake: Tensor, rt: Tensor, ft: Tensor) -> Tensor:
+def _zero(logits: Tensor, targets: Tensor) -> Tensor:
     """No adversarial term for D (the remedy that needs loss 'none' adds D's objective); keeps the graph."""
-    return 0.0 * (real.mean() + fake.mean())
+    return 0.0 * logits.mean()
 
 
 def _zero_g(fake: Tensor) -> Tensor:
@@ -73,14 +89,14 @@ def _zero_g(fake: Tensor) -> Tensor:
 
 
 LOSSES: dict[str, Loss] = {
-    "minimax": Loss(_bce_d, _minimax_g, True, "Goodfellow et al. 2014, saturating"),
-    "nonsaturating": Loss(_bce_d, _nonsaturating_g, True, "Goodfellow et al. 2014, -log D trick"),
-    "wasserstein": Loss(_wasserstein_d, _critic_g, False, "Arjovsky et al. 2017"),
-    "hinge": Loss(_hinge_d, _critic_g, False, "Lim and Ye 2017"),
-    "least_squares": Loss(_ls_d, _ls_g, True, "Mao et al. 2017"),
-    "kl": Loss(_bce_d, _critic_g, True, "BCE D; G minimises -E D(G(z)), D's logit as the log density ratio: the KL "
-               "term of VEEGAN's objective (Srivastava et al. 2017)"),
-    "none": Loss(_zero_d, _zero_g, False, "no adversarial term: a remedy carries the objective (mmd_critic)"),
+    "minimax": Loss(_bce, _bce, _minimax_g, True, "Goodfellow et al. 2014, saturating"),
+    "nonsaturating": Loss(_bce, _bce, _nonsaturating_g, True, "Goodfellow et al. 2014, -log D trick"),
+    "wasserstein": Loss(_critic_real, _critic_fake, _critic_g, False, "Arjovsky et al. 2017"),
+    "hinge": Loss(_hinge_real, _hinge_fake, _critic_g, False, "Lim and Ye 2017"),
+    "least_squares": Loss(_ls, _ls, _ls_g, True, "Mao et al. 2017"),
+    "kl": Loss(_bce, _bce, _critic_g, True, "BCE D; G minimises -E D(G(z)), D's logit as the log density ratio: the "
+               "KL term of VEEGAN's objective (Srivastava et al. 2017)"),
+    "none": Loss(_zero, _zero, _zero_g, False, "no adversarial term: a remedy carries the objective (mmd_critic)"),
 }
 
 

@@ -160,13 +160,13 @@ def test_unrolled_gradient_matches_finite_differences():
     ctx, next_real = make("mlp", {"unrolled": {"k": 1}}, optimizer="sgd", lr=0.5)
     ctx.g.double(), ctx.d.double()
     real, z = next_real().double(), ctx.z(BATCH).double()
-    hook, p = REMEDIES["unrolled"].g_critic, make_params("unrolled", {"k": 1})
+    critic, g_of, p = REMEDIES["unrolled"].g_critic, REMEDIES["unrolled"].g_loss, make_params("unrolled", {"k": 1})
     ctx.d.requires_grad_(False)
 
     def g_loss() -> torch.Tensor:
         fake = ctx.g(z)
-        d_fn, _ = hook(ctx, p, real, fake)
-        return ctx.loss.g(d_fn(fake))
+        d_fn, _ = critic(ctx, p, real, fake)
+        return g_of(ctx, p, real, fake, d_fn)[0]
 
     params = list(ctx.g.parameters())
     grads = torch.autograd.grad(g_loss(), params)
@@ -180,6 +180,38 @@ def test_unrolled_gradient_matches_finite_differences():
         values.append(float(g_loss().detach()))
     up, down = values
     assert abs((up - down) / (2 * eps) - analytic) <= 1e-5 * max(1.0, abs(analytic))
+
+
+@pytest.mark.parametrize("real_term", [True, False])
+def test_unrolled_g_gradient_is_the_value_functions_at_the_unrolled_d(real_term):
+    """k = 1, SGD, minimax, float64: G's gradient is that of -L_D(theta_D^1(theta_G)), the real half included (Metz
+    et al. 2017, Eq. 8; the notebook's `minimize(-unrolled_loss)`); real_term false leaves the fake half only."""
+    lr = 0.5
+    ctx, next_real = make("mlp", {"unrolled": {"k": 1, "real_term": real_term}}, loss="minimax", optimizer="sgd", lr=lr)
+    ctx.g.double(), ctx.d.double()
+    real, z = next_real().double(), ctx.z(BATCH).double()
+    names, theta = zip(*((n, q.detach()) for n, q in ctx.d.named_parameters()))
+
+    def d_of(ws, x):
+        return torch.func.functional_call(ctx.d, dict(zip(names, ws)), (x,))
+
+    def bce(ws, fake):  # D's loss -E log D(x) - E log(1 - D(G(z))), written out
+        return nn.functional.softplus(-d_of(ws, real)).mean() + nn.functional.softplus(d_of(ws, fake)).mean()
+
+    fake = ctx.g(z)
+    ws = [w.clone().requires_grad_(True) for w in theta]
+    grads = torch.autograd.grad(bce(ws, fake), ws, create_graph=True)
+    theta1 = [w - lr * g for w, g in zip(ws, grads)]  # one SGD step of D, a function of G's parameters
+    value = -bce(theta1, fake) if real_term else -nn.functional.softplus(d_of(theta1, fake)).mean()
+    by_hand = torch.autograd.grad(value, list(ctx.g.parameters()), retain_graph=True)
+    fake_only = torch.autograd.grad(-nn.functional.softplus(d_of(theta1, fake)).mean(), list(ctx.g.parameters()))
+    ctx.d.requires_grad_(False)
+    g_step(ctx, real, ctx.g(z), z)  # the platform's G step (it then moves G: by hand came first)
+    platform = [q.grad.clone() for q in ctx.g.parameters()]
+    for a, b in zip(platform, by_hand):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    if real_term:  # and the real half matters: without it the gradient differs
+        assert sum(float((a - b).norm()) for a, b in zip(platform, fake_only)) > 1e-6
 
 
 def test_gradient_penalty_zero_for_unit_linear_critic():

@@ -78,5 +78,10 @@ def init_xavier(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def init_orthogonal08(module: nn.Module) -> None:
+    """Orthogonal init with scaling 0.8 (the Unrolled GAN paper's 2D nets, Metz et al. 2017, Appendix A)."""
+    init_orthogonal(module, 0.8)
+
+
 INITS: dict[str, Callable[[nn.Module], None]] = {"normal": init_normal, "orthogonal": init_orthogonal,
-                                                 "xavier": init_xavier}
+                                                 "orthogonal08": init_orthogonal08, "xavier": init_xavier}

@@ -31,8 +31,19 @@ def _g_stack(nz: int, hidden: int, layers: int, act: str, bn: bool, out_dim: int
     return nn.Sequential(*mods, nn.Linear(d, out_dim))
 
 
-def _d_stack(d_in: int, hidden: int, layers: int, act: str, maxout: int) -> nn.Sequential:
-    mods: list[nn.Module] = [nn.Flatten()]
+class Scale(nn.Module):
+    """x -> factor * x: D's input scaling of the Unrolled GAN paper (Metz et al. 2017, Appendix A: 1/4)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.factor
+
+
+def _d_stack(d_in: int, hidden: int, layers: int, act: str, maxout: int, scale: float = 1.0) -> nn.Sequential:
+    mods: list[nn.Module] = [nn.Flatten()] + ([Scale(scale)] if scale != 1.0 else [])
     d = d_in
     for _ in range(layers):
         mods += [Maxout(d, hidden, maxout)] if maxout > 1 else [nn.Linear(d, hidden), _ACTS[act]()]
@@ -54,10 +65,12 @@ def mlp(
     bn: bool = True,
     init: str = "normal",
     code: int = 0,
+    d_scale: float = 1.0,
     **unused: Any,
 ):
     """PacGAN 2D nets: G 4 x 400 BN+ReLU, linear out; D 3 maxout x 200 (5 pieces); D sees `pack` samples, and
-    beside them a `code` of that many columns when it is a joint D on (x, z) pairs (ALI/BiGAN, VEEGAN)."""
+    beside them a `code` of that many columns when it is a joint D on (x, z) pairs (ALI/BiGAN, VEEGAN); D multiplies
+    its input by `d_scale` first."""
     from trainables.models import INITS, Built
 
     if unused:
@@ -68,7 +81,7 @@ def mlp(
     g = _g_stack(nz, g_hidden, g_layers, act, bn, out_dim)
     if len(data_shape) > 1:
         g = nn.Sequential(g, nn.Unflatten(1, tuple(data_shape)))
-    features = _d_stack(out_dim * pack + code, d_hidden, d_layers, d_act, maxout)
+    features = _d_stack(out_dim * pack + code, d_hidden, d_layers, d_act, maxout, d_scale)
     INITS[init](g)
     INITS[init](features)
     return Built(g=g, features=features, feat_dim=d_hidden, nz=nz, init=INITS[init])

@@ -16,6 +16,9 @@ _TINY = 1e-16  # inside sqrt: keeps d sqrt(v)/dv finite where a gradient is exac
 @params
 class Unroll:
     k: int = Field(5, ge=0, le=100)  # look-ahead D steps
+    # G's loss also carries the real-data half of D's loss at the unrolled D, which depends on G through the
+    # look-ahead: the paper's surrogate f(theta_G, theta_D^K) (Section 2.2) and the notebook's `-unrolled_loss`
+    real_term: bool = True
 
 
 def _update(opt: torch.optim.Optimizer, q: Tensor, theta: Tensor, g: Tensor, st: dict) -> Tensor:
@@ -67,11 +70,22 @@ def _unrolled_critic(ctx: StepContext, p: Unroll, real: Tensor, fake: Tensor) ->
     return critic(theta), {"remedy/unrolled/lookahead_d_loss": loss.detach()}
 
 
+def _unrolled_g(ctx: StepContext, p: Unroll, real: Tensor, fake: Tensor, d_fn: DFn) -> tuple[Tensor, Logs]:
+    """G's loss against the unrolled D; with real_term, plus the real half of D's value there (Metz et al. 2017,
+    Eq. 8: G follows d f_K / d theta_G, and f_K's real term depends on theta_G through theta_D^K)."""
+    loss = ctx.per_seed(ctx.loss.g, d_fn(d_view(ctx, fake)))
+    if p.k > 0 and p.real_term:
+        r = d_fn(d_view(ctx, real).detach())
+        loss = loss - ctx.per_seed(lambda x: ctx.loss.d_real(x, torch.ones_like(x)), r)
+    return loss, {}
+
+
 REMEDIES: dict[str, Remedy] = {
     "unrolled": Remedy(
         doc="G's loss against D after k differentiable look-ahead steps of D's optimiser on the base D loss, "
+            "plus (real_term) the real half of D's loss there, whose dependence on G runs through the look-ahead; "
             "D takes its normal step (Metz et al. 2017); not with feature_matching, mmd or mmd_critic, whose G loss "
             "ignores D's output, nor veegan or bigan, whose joint D needs G's latent",
-        params=Unroll, g_critic=_unrolled_critic,
+        params=Unroll, g_critic=_unrolled_critic, g_loss=_unrolled_g,
         conflicts=("feature_matching", "mmd", "mmd_critic", "veegan", "bigan")),
 }
