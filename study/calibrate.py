@@ -55,13 +55,14 @@ def run_one(item: tuple[str, int, TrialConfig]) -> dict[str, Any]:
     return {"arm": label, "seed": seed, "outcome": run.outcome, "collapse_epoch": run.status["collapse_epoch"],
             "states": "".join(STATE_LETTER[s] for s in run.states), "modes": last.get("eval/modes_covered"),
             "hq": last.get("eval/hq_fraction"), "kl": last.get("eval/kl_to_uniform"),
+            "mass": last.get("eval/modes_with_mass"),
             "seconds": time.perf_counter() - t0}
 
 
 def summarise(results: list[dict[str, Any]]) -> list[str]:
     """One line per trial (its states, D diverse C collapsed . not learned d degraded), then one per arm."""
     lines = [f"{r['arm']:<32} seed {r['seed']:<3} {r['outcome']:<13} {r['states']}  modes {r['modes']}"
-             f" hq {r['hq']:.2f} kl {r.get('kl') or 0:.2f}  {r['seconds']:.0f}s" for r in results]
+             f" hq {r['hq']:.2f} kl {r.get('kl') or 0:.2f} mass {r.get('mass')}  {r['seconds']:.0f}s" for r in results]
     for arm in dict.fromkeys(r["arm"] for r in results):
         rs = [r for r in results if r["arm"] == arm]
         hit = [r["collapse_epoch"] for r in rs if r["outcome"] == "collapsed"]

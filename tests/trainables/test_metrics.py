@@ -41,6 +41,24 @@ def test_real_samples_cover_every_mode():
         assert m["eval/kl_to_uniform"] < 0.02
 
 
+def test_modes_with_mass_tells_an_off_mode_blob_from_a_smear():
+    """Radius-2 ring, std 0.02: one blob 0.3 off mode 2 (none within 3 std) has mass on 1 mode; points spread evenly
+    round the ring, also off the modes, have mass on all 8; samples on the modes, 8 and 8 high quality."""
+    centers, std, gen = 2.0 * ring8_centers(), 0.02, torch.Generator().manual_seed(0)
+    blob = centers[2] * 1.15 + 0.05 * torch.randn(2000, 2, generator=gen)
+    angles = torch.linspace(0, 2 * math.pi, 2001)[:-1]
+    smear = 2.3 * torch.stack([angles.cos(), angles.sin()], 1)
+    on_modes = sample_mixture(centers, std, 2000, gen)
+    for x, mass, hq in ((blob, 1, 0.0), (smear, 8, 0.0), (on_modes, 8, None)):
+        m = _score(x, centers, std)
+        assert m["eval/modes_with_mass"] == mass
+        if hq is not None:
+            assert m["eval/hq_fraction"] == hq and m["eval/modes_robust"] == 0
+    # 90 >= 0.25 / 8 of 1,000 > 10: two modes hold mass, the third does not
+    two = torch.cat([centers[0].repeat(900, 1), centers[1].repeat(90, 1), centers[2].repeat(10, 1)])
+    assert _score(two, centers, std)["eval/modes_with_mass"] == 2
+
+
 def test_ring8_has_eight_distinct_centres():
     c = ring8_centers()
     assert len(torch.unique(c.round(decimals=4), dim=0)) == 8

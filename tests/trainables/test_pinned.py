@@ -3,7 +3,8 @@
 The typed-config refactor was checked against values recorded before it (all metrics equal, to the bit). The
 pins were re-recorded after the protocol fixes that change training on purpose (D's output layer takes the
 model's init; PacGAN-m draws m x batch samples a step; 2026-12-05, ring8_unrolled only: the unrolled G loss gained
-the real half of D's loss at the unrolled D): re-record them only for such a change, and say so.
+the real half of D's loss at the unrolled D), and when a metric is added (2026-12-05: eval/modes_with_mass, every
+other value unchanged): re-record them only for such a change, and say so.
 Training and evaluation stay pinned to the bit. Two diagnostics are compared with a tolerance since the step
 stopped doing per-step bookkeeping on the device (#12): an epoch's means are summed once at its end (float64,
 other order: 1e-12), and gradient norms are a norm of per-tensor norms (float32, other order: 1e-6).

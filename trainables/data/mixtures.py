@@ -55,11 +55,11 @@ def sample_mixture(centers: Tensor, std: float, n: int, gen: torch.Generator) ->
     return centers[idx] + std * torch.randn(n, 2, generator=gen)
 
 
-def _mixture(name: str, centers: Tensor, std: float, cfg: DataConfig) -> Dataset:
+def _mixture(name: str, centers: Tensor, std: float, cfg: DataConfig, **shape: float) -> Dataset:
     n = int(cfg.n_points or 100_000)
     gen = torch.Generator().manual_seed(int(cfg.seed or 0))
     x = sample_mixture(centers, std, n, gen)
-    info = {"n_points": n, "std": std, "data_seed": int(cfg.seed or 0)}
+    info = {"modes": len(centers), **shape, "n_points": n, "std": std, "data_seed": int(cfg.seed or 0)}
     modes = Modes(nearest_centre, None, count_all=False, covered_needs_hq=True, probe_radius=3.0 * std)
     return Dataset(name, x, "points", len(centers), modes, centers=centers, std=std, info=info)
 
@@ -77,10 +77,10 @@ def grid25(cfg: DataConfig) -> Dataset:
 def ring(cfg: DataConfig) -> Dataset:
     """Ring of data.modes Gaussians (default 8) of radius data.radius (1) and std data.std (0.01)."""
     k, radius, std = cfg.modes or RING["modes"], cfg.radius or RING["radius"], cfg.std or RING["std"]
-    return _mixture("ring", ring_centers(int(k), float(radius)), float(std), cfg)
+    return _mixture("ring", ring_centers(int(k), float(radius)), float(std), cfg, radius=float(radius))
 
 
 def grid(cfg: DataConfig) -> Dataset:
     """Grid of data.modes x data.modes Gaussians (default 5 x 5), data.spacing (2) apart, std data.std (0.05)."""
     n, spacing, std = cfg.modes or GRID["modes"], cfg.spacing or GRID["spacing"], cfg.std or GRID["std"]
-    return _mixture("grid", grid_centers(int(n), float(spacing)), float(std), cfg)
+    return _mixture("grid", grid_centers(int(n), float(spacing)), float(std), cfg, spacing=float(spacing))

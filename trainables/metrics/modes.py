@@ -58,7 +58,8 @@ def robust_modes(hq_hist: Tensor, share: float = ROBUST_SHARE) -> int:
 def mode_metrics(modes: Tensor, hq: Tensor, n_modes: int, count_all: bool,
                  covered_needs_hq: bool = True) -> dict[str, float]:
     """modes_covered (modes with a high-quality sample), hq_fraction, kl_to_uniform, diversity (the published
-    definitions), and the verdict's robust ones: hq_count, modes_robust and spread = modes_robust / K.
+    definitions), the verdict's robust ones: hq_count, modes_robust and spread = modes_robust / K, and where the mass
+    is whatever its quality: modes_with_mass, the modes holding 0.25 / K of all samples (nearest centre or argmax).
 
     `count_all`: the mode histogram of kl_to_uniform and diversity counts every sample (images: classifier
     argmax, PacGAN stacked MNIST); otherwise only high-quality samples (2D mixtures). `covered_needs_hq=False`
@@ -67,7 +68,8 @@ def mode_metrics(modes: Tensor, hq: Tensor, n_modes: int, count_all: bool,
     good samples sit on few modes.
     """
     hq_hist = mode_histogram(modes, hq, n_modes)
-    hist = mode_histogram(modes, torch.ones_like(hq), n_modes) if count_all else hq_hist
+    all_hist = mode_histogram(modes, torch.ones_like(hq), n_modes)  # every sample, good or not
+    hist = all_hist if count_all else hq_hist
     covered = torch.bincount(modes[hq] if covered_needs_hq else modes, minlength=n_modes) > 0
     held = robust_modes(hq_hist)
     return {
@@ -78,4 +80,5 @@ def mode_metrics(modes: Tensor, hq: Tensor, n_modes: int, count_all: bool,
         "eval/hq_count": float(hq.sum()),
         "eval/modes_robust": float(held),
         "eval/spread": held / n_modes,
+        "eval/modes_with_mass": float(held_modes(all_hist).sum()),
     }

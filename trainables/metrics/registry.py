@@ -21,7 +21,7 @@ from trainables.metrics.prdc import prdc
 from trainables.metrics.probes import DProbes
 
 MODE_KEYS = ("eval/modes_covered", "eval/hq_fraction", "eval/kl_to_uniform", "eval/diversity", "eval/hq_count",
-             "eval/modes_robust", "eval/spread")
+             "eval/modes_robust", "eval/spread", "eval/modes_with_mass")
 
 
 @dataclass(frozen=True)
