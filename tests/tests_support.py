@@ -61,12 +61,6 @@ def child_runs(uri: str, experiment: str):
     return runs[runs["tags.gan_study.role"] == "study"], runs[runs["tags.gan_study.role"] == "trial"]
 
 
-def metric_history(uri: str, run_id: str, key: str) -> list[float]:
-    """A trial run's values of one metric, in step order."""
-    history = mlflow.MlflowClient(uri).get_metric_history(run_id, key)
-    return [m.value for m in sorted(history, key=lambda m: m.step)]
-
-
 def execute_notebook(uri: str, experiment: str, notebook: str = "label_noise.ipynb") -> str:
     """Run reports/<notebook> headless against `uri`/`experiment`; the text of its outputs.
 

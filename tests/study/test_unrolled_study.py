@@ -3,11 +3,12 @@ as shipped, its published ordering, then reports/remedies.ipynb."""
 from __future__ import annotations
 
 import re
-import statistics
 
 import pytest
-from tests_support import REPO, child_runs, execute_notebook, metric_history, run_study
+from mlflow import MlflowClient
+from tests_support import REPO, child_runs, execute_notebook, run_study
 
+from study.plots import metric_history
 from study.spec import load_raw
 from trainables.config import deep_merge
 
@@ -36,8 +37,10 @@ def test_unrolled_paper_quick_study_orders_k0_below_k10(ray_local, tmp_path):
     arms = {k: trials[trials["params.remedies.unrolled.k"] == k] for k in KS}
     modes = {k: float(a["metrics.eval/modes_covered"].mean()) for k, a in arms.items()}
     kl = {k: float(a["metrics.eval/kl_to_uniform"].mean()) for k, a in arms.items()}
-    most = {k: [max(metric_history(uri, run, "eval/modes_covered")) for run in a["run_id"]] for k, a in arms.items()}
-    mass = {k: [statistics.median(metric_history(uri, run, "eval/modes_with_mass")) for run in a["run_id"]]
+    client = MlflowClient(uri)
+    most = {k: [metric_history(run, "eval/modes_covered", client).max() for run in a["run_id"]]
+            for k, a in arms.items()}
+    mass = {k: [metric_history(run, "eval/modes_with_mass", client).median() for run in a["run_id"]]
             for k, a in arms.items()}
     seen = (f"mean final modes {modes}, mean reverse KL {kl}, most modes at one evaluation {most}, "
             f"median modes with mass over the evaluations {mass}")

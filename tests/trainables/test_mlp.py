@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainables.models import INITS
 from trainables.models.mlp import mlp
 
 PAPER = {"nz": 256, "g_hidden": 128, "g_layers": 2, "d_hidden": 128, "d_layers": 1, "maxout": 1, "act": "relu",
@@ -35,8 +34,7 @@ def test_d_scale_multiplies_d_input_first():
 @pytest.mark.parametrize("init, gain", [("orthogonal08", 0.8), ("orthogonal", 1.4)])
 def test_orthogonal_inits_give_scaled_semi_orthogonal_weights_and_zero_biases(init, gain):
     """W W^T = gain^2 I over the shorter side of every linear weight, every bias 0."""
-    built = mlp((2,), **{**PAPER, "init": init})
-    INITS[init](built.g)
+    built = mlp((2,), **{**PAPER, "init": init})  # the builder applies the init
     for module in (built.g, built.features):
         for m in module.modules():
             if isinstance(m, torch.nn.Linear):
