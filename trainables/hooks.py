@@ -133,7 +133,7 @@ class ModelHook(Protocol):
 
 
 class WrapDHook(Protocol):
-    def __call__(self, cfg: TrialConfig, p: Any, d: Discriminator) -> Discriminator: ...
+    def __call__(self, cfg: TrialConfig, p: Any, d: Discriminator, data_shape: tuple[int, ...]) -> Discriminator: ...
 
 
 class WrapGHook(Protocol):
@@ -157,7 +157,8 @@ class Remedy:
     """Hooks (all optional), called by the step in this order; `params` is the parameter record type.
 
     model(cfg, p, model_kwargs) -> model_kwargs    build time, before the nets exist (packing)
-    wrap_d(cfg, p, d) -> d                         build time, on the Discriminator (spectral norm, minibatch heads)
+    wrap_d(cfg, p, d, data_shape) -> d             build time, on the Discriminator (spectral norm, minibatch heads,
+                                                   MMD-GAN's decoder); data_shape is one sample's
     wrap_g(cfg, p, built, data_shape) -> g         build time: G's side with nets trained by G's optimiser (an
                                                    encoder: models.encoder.WithEncoder); exclusive
     train(cfg, p, train) -> train                  at resolution: the effective optimiser settings (TTUR, n_critic)

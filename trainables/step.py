@@ -38,7 +38,7 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     built.init(head)  # D's output layer follows the model's init scheme, as its other layers do
     d = Discriminator(built.features, head, built.init)
     for _, r, p in remedies:
-        d = r.wrap_d(cfg, p, d) if r.wrap_d else d
+        d = r.wrap_d(cfg, p, d, data_shape) if r.wrap_d else d
     g = built.g
     for _, r, p in remedies:  # G's side: G and the nets G's optimiser trains with it (an encoder)
         g = r.wrap_g(cfg, p, built, data_shape) if r.wrap_g else g

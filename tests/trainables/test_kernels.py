@@ -77,3 +77,58 @@ def test_mmd_gan_d_step_raises_the_mmd_on_its_features():
     for _ in range(20):
         logs = d_step(ctx, real, fake)
     assert feature_mmd() > before and float(logs["loss/d_base"]) == 0.0  # loss 'none': the remedy is D's objective
+
+
+def _critic_term(ctx, real: torch.Tensor, fake: torch.Tensor) -> tuple[float, dict]:
+    (hook, p), = ctx.hooks("d_extra")
+    term, logs = hook(ctx, p, real, fake)
+    return float(term.detach()), logs
+
+
+def test_mmd_gan_d_term_adds_lambda_ae_times_both_reconstruction_errors():
+    """mmd_gan.py's errD: with a decoder that outputs 0, each reconstruction error is mean(x^2), so the D term with
+    lambda_AE = 8 exceeds the term without a decoder by 8 (mean(x^2) + mean(y^2)), the rest being equal."""
+    real, fake = torch.randn(32, 2, generator=torch.Generator().manual_seed(3)), torch.zeros(32, 2) + 0.5
+    plain, _ = make("mlp", {"mmd_critic": {"autoencoder": 0.0}}, loss="none")
+    ae, _ = make("mlp", {"mmd_critic": {}}, loss="none")
+    assert not hasattr(plain.d, "decoder") and hasattr(ae.d, "decoder")
+    for q in ae.d.decoder.parameters():
+        torch.nn.init.zeros_(q)
+    without, _ = _critic_term(plain, real, fake)
+    with_ae, logs = _critic_term(ae, real, fake)
+    expected = 8.0 * (float(real.pow(2).mean()) + float(fake.pow(2).mean()))
+    assert with_ae - without == pytest.approx(expected, rel=1e-5)
+    assert float(logs["remedy/mmd_critic/ae_real"]) == pytest.approx(float(real.pow(2).mean()), rel=1e-6)
+
+
+def test_mmd_gan_decoder_has_gs_architecture_and_learns_to_reconstruct():
+    ctx, next_real = make("mlp", {"mmd_critic": {}}, loss="none", optimizer="adam", lr=1e-3)
+    shapes = [tuple(q.shape) for q in ctx.d.decoder.parameters()]
+    g_shapes = [tuple(q.shape) for q in ctx.g.parameters()]
+    assert shapes[1:] == g_shapes[1:] and shapes[0][1] == ctx.d.head.in_features  # G's net, latent = D's features
+    real = torch.cat([next_real() for _ in range(4)])
+    with torch.no_grad():
+        fake = ctx.g(ctx.z(len(real)))
+    before = float(_critic_term(ctx, real, fake)[1]["remedy/mmd_critic/ae_real"])
+    for _ in range(100):
+        logs = d_step(ctx, real, fake)
+    assert float(logs["remedy/mmd_critic/ae_real"]) < 0.5 * before
+
+
+def test_mmd_gan_clips_the_encoder_not_the_decoder():
+    """mmd_gan.py clamps NetD's encoder to [-0.01, 0.01] and leaves its decoder free."""
+    ctx, next_real = make("mlp", {"mmd_critic": {}, "weight_clipping": {"c": 0.01}}, loss="none",
+                          optimizer="adam", lr=1e-2)
+    for _ in range(5):
+        train_step(ctx, next_real)
+    decoder = set(ctx.d.decoder.parameters())
+    critic = [q for q in ctx.d.parameters() if q not in decoder]
+    assert critic and all(float(q.detach().abs().max()) <= 0.01 for q in critic)
+    assert max(float(q.detach().abs().max()) for q in decoder) > 0.01
+
+
+def test_mmd_gan_decoder_reconstructs_packs():
+    ctx, next_real = make("mlp", {"mmd_critic": {}, "packing": {"m": 2}}, loss="none")
+    assert list(ctx.d.decoder.parameters())[-1].shape == (4,)  # a pack of two 2D samples
+    logs = train_step(ctx, next_real)
+    assert math.isfinite(float(logs["remedy/mmd_critic/ae_fake"]))

@@ -24,6 +24,9 @@ class Built:
     latent: str = "normal"  # G's prior, a key of LATENTS
 
 
+DECODER = "decoder"  # an autoencoder's decoder held in D's module (MMD-GAN): trained with D, outside its constraints
+
+
 class Discriminator(nn.Module):
     """D = head(features(x)): features are what feature matching compares, head maps (B, F) -> (B,) logits."""
 
@@ -35,6 +38,12 @@ class Discriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x)).view(-1)
+
+    def constrained(self) -> list[nn.Module]:
+        """D's modules that Lipschitz constraints (clipping, spectral norm) act on: all but a decoder's, as MMD-GAN's
+        code clamps its encoder only (OctoberChang/MMD-GAN, mmd_gan.py: "do not clamp paramters of NetD decoder")."""
+        skip = set(self.get_submodule(DECODER).modules()) if hasattr(self, DECODER) else set()
+        return [m for m in self.modules() if m not in skip]
 
 
 MODELS: dict[str, Callable[..., Built]] = {"mlp": mlp, "dcgan": dcgan, "dcgan_tf": dcgan_tf}

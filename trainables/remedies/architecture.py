@@ -32,9 +32,10 @@ class MBD:
     init_std: float = Field(0.05, gt=0.0)
 
 
-def _spectral_norm(cfg: Any, p: SN, d: Any) -> Any:
-    """Spectral normalisation of every Linear/Conv weight of D, n power iterations per forward (Miyato et al. 2018)."""
-    for m in list(d.modules()):
+def _spectral_norm(cfg: Any, p: SN, d: Any, data_shape: tuple[int, ...]) -> Any:
+    """Spectral normalisation of every Linear/Conv weight of D (a decoder's aside: Discriminator.constrained), n power
+    iterations per forward (Miyato et al. 2018)."""
+    for m in list(d.constrained()):
         if isinstance(m, _NORMED) and not parametrize.is_parametrized(m, "weight"):
             spectral_norm(m, n_power_iterations=p.n_power_iterations)
     return d
@@ -49,7 +50,9 @@ def _linear_like(old: nn.Module, d_in: int) -> nn.Linear:
     return new
 
 
-def _head_width(d: nn.Module, name: str) -> int:
+def head_width(d: nn.Module, name: str) -> int:
+    """The width of the features D's head reads (B, F) -> F; TypeError naming remedy `name` unless the head is a
+    Linear."""
     if not isinstance(d.head, nn.Linear):
         raise TypeError(f"{name}: expects D.head to be a Linear, got {type(d.head).__name__}")
     return d.head.in_features
@@ -112,14 +115,14 @@ def _widened(layer: nn.Module, init: Any) -> nn.Module:
     return widened
 
 
-def _mbd(cfg: Any, p: MBD, d: Any) -> Any:
-    width = _head_width(d, "minibatch_discrimination")
+def _mbd(cfg: Any, p: MBD, d: Any, data_shape: tuple[int, ...]) -> Any:
+    width = head_width(d, "minibatch_discrimination")
     d.head = MinibatchDiscrimination(width, p.kernels, p.kernel_dim, p.init_std,
                                      _linear_like(d.head, width + p.kernels))
     return d
 
 
-def _stddev(cfg: Any, p: Stddev, d: Any) -> Any:
+def _stddev(cfg: Any, p: Stddev, d: Any, data_shape: tuple[int, ...]) -> Any:
     """The stddev feature enters before D's last hidden layer, which takes one more input (Karras et al. 2018)."""
     layers = list(d.features)
     last = max(i for i, m in enumerate(layers) if isinstance(getattr(m, "linear", m), _LAYERS))

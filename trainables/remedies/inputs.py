@@ -37,6 +37,12 @@ def _pack(ctx: StepContext, p: Pack, x: Tensor) -> Tensor:
     return x[:b].reshape(b // p.m, p.m * x.shape[1], *x.shape[2:])
 
 
+def d_input_shape(cfg: Any, data_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One row of D's input: (m * C, ...) when D judges packs of m samples (Lin et al. 2018), else one sample's."""
+    pack = cfg.remedies.get("packing")
+    return data_shape if pack is None else (pack.m * data_shape[0], *data_shape[1:])
+
+
 def _noise(ctx: StepContext, p: Noise, x: Tensor) -> Tensor:
     """Gaussian noise, std annealed linearly to 0 at `anneal_end` of training (Sonderby et al. 2016); off
     while evaluating."""

@@ -135,7 +135,7 @@ def _mode_regularizers(ctx: StepContext, p: ModeReg, real: Tensor, fake: Tensor,
                                                      "remedy/mdgan/mode": mode.detach()}
 
 
-def _with_manifold_d(cfg: Any, p: ManifoldDiffusion, d: Any) -> Any:
+def _with_manifold_d(cfg: Any, p: ManifoldDiffusion, d: Any, data_shape: tuple[int, ...]) -> Any:
     """D_M, the manifold step's discriminator: a copy of D as built so far (same architecture, the wraps of the
     remedies listed before this one, same initial weights), held in D's module as `manifold`, so D's optimiser,
     gradient norm and checkpoint cover it; D's forward is D_D's."""

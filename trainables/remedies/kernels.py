@@ -1,14 +1,20 @@
 """Kernel MMD objectives: the fixed-kernel MMD loss of GMMN (Li et al. 2015; Dziugaite et al. 2015) and MMD-GAN's
 kernel learned through D's features (Li et al. 2017), with the mixture of RBF bandwidths, the biased estimate,
-the square root and the one-sided rank term of the authors' code (OctoberChang/MMD-GAN, mmd_gan.py and mmd.py)."""
+the square root, the one-sided rank term and D's autoencoder terms of the authors' code (OctoberChang/MMD-GAN,
+mmd_gan.py and mmd.py)."""
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, PositiveFloat
-from torch import Tensor
+from torch import Tensor, nn
 
 from trainables.hooks import DFn, Logs, Remedy, StepContext, d_view, params
+from trainables.models import DECODER, MODELS
+from trainables.remedies.architecture import head_width
+from trainables.remedies.inputs import d_input_shape
 
 Sigmas = tuple[float, ...]
 MMD_GAN_SIGMAS: Sigmas = (1.0, 2.0, 4.0, 8.0, 16.0)  # mmd_gan.py: sigma_list, base 1.0
@@ -22,6 +28,9 @@ class MMD:
 @params
 class MMDCritic(MMD):
     rank_weight: float = Field(16.0, ge=0.0)  # lambda_rg of mmd_gan.py: weight of the one-sided rank term
+    # lambda_AE_X = lambda_AE_Y of mmd_gan.py: weight of D's reconstruction errors of the real and the fake batch
+    # through its decoder; 0: D has no decoder
+    autoencoder: float = Field(8.0, ge=0.0)
 
 
 def mix_rbf_mmd2(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
@@ -55,14 +64,36 @@ def _features(ctx: StepContext, x: Tensor) -> Tensor:
     return ctx.d.features(x).flatten(1)
 
 
+def _with_decoder(cfg: Any, p: MMDCritic, d: Any, data_shape: tuple[int, ...]) -> Any:
+    """MMD-GAN's D is an autoencoder (mmd_gan.py: NetD(encoder, decoder)): a decoder from D's features back to D's
+    input, G's architecture with the feature width as its latent size (the code builds both with base_module.Decoder),
+    held in D's module so that D's optimiser trains it."""
+    if p.autoencoder > 0:
+        built = MODELS[cfg.model.name](d_input_shape(cfg, data_shape),
+                                       **{**cfg.model.kwargs, "nz": head_width(d, "mmd_critic")})
+        d.add_module(DECODER, built.g)
+    return d
+
+
+def _reconstruction(decoder: nn.Module, f: Tensor, x: Tensor) -> Tensor:
+    """mean (x - decoder(f))^2 over every element (util.match(x, f_dec, 'L2') of the MMD-GAN code); x (B, ...)."""
+    return (decoder(f).flatten(1) - x.flatten(1)).pow(2).mean()
+
+
 def _critic_d(ctx: StepContext, p: MMDCritic, real: Tensor, fake: Tensor) -> tuple[Tensor, Logs]:
-    """MMD-GAN's D maximises sqrt MMD^2(f(x), f(G(z))) + lambda_rg * rank term (Li et al. 2017): added negated.
-    real and fake are as D saw them (d_view); fake is detached."""
+    """MMD-GAN's D maximises sqrt MMD^2(f(x), f(G(z))) + lambda_rg * rank - lambda_AE * (both reconstruction errors)
+    (Li et al. 2017; mmd_gan.py's errD): added negated. real and fake are as D saw them (d_view); fake is detached."""
     f_real, f_fake = _features(ctx, real), _features(ctx, fake)
     mmd2 = mix_rbf_mmd2(f_real, f_fake, p.sigmas)
     rank = one_sided(f_real, f_fake)
-    return -(_root(mmd2) + p.rank_weight * rank), {"remedy/mmd_critic/mmd2_d": mmd2.detach(),
-                                                   "remedy/mmd_critic/rank_d": rank.detach()}
+    term = -(_root(mmd2) + p.rank_weight * rank)
+    logs = {"remedy/mmd_critic/mmd2_d": mmd2.detach(), "remedy/mmd_critic/rank_d": rank.detach()}
+    if p.autoencoder > 0:
+        decoder = ctx.d.get_submodule(DECODER)
+        ae_real, ae_fake = _reconstruction(decoder, f_real, real), _reconstruction(decoder, f_fake, fake)
+        term = term + p.autoencoder * (ae_real + ae_fake)
+        logs |= {"remedy/mmd_critic/ae_real": ae_real.detach(), "remedy/mmd_critic/ae_fake": ae_fake.detach()}
+    return term, logs
 
 
 def _critic_g(ctx: StepContext, p: MMDCritic, real: Tensor, fake: Tensor, d_fn: DFn) -> tuple[Tensor, Logs]:
@@ -82,8 +113,8 @@ REMEDIES: dict[str, Remedy] = {
         params=MMD, g_loss=_mmd, conflicts=("unrolled", "veegan", "bigan")),
     "mmd_critic": Remedy(
         doc="MMD-GAN's objective on D's features, D maximising and G minimising the kernel MMD plus the one-sided "
-            "rank term (Li et al. 2017); it is the whole objective, so it takes loss 'none'; not with unrolled, "
-            "veegan or bigan",
-        params=MMDCritic, d_extra=_critic_d, g_loss=_critic_g, conflicts=("unrolled", "veegan", "bigan"),
-        loss="none"),
+            "rank term, D an autoencoder whose reconstruction errors it also minimises (Li et al. 2017); it is the "
+            "whole objective, so it takes loss 'none'; not with unrolled, veegan or bigan",
+        params=MMDCritic, wrap_d=_with_decoder, d_extra=_critic_d, g_loss=_critic_g,
+        conflicts=("unrolled", "veegan", "bigan"), loss="none"),
 }

@@ -59,9 +59,10 @@ def _r1(ctx: StepContext, p: R1, real: Tensor, fake: Tensor) -> tuple[Tensor, Lo
 
 @torch.no_grad()
 def _clip(ctx: StepContext, p: Clip) -> Logs:
-    """Clamp every D parameter to [-c, c] after each D update (Arjovsky et al. 2017)."""
+    """Clamp every D parameter to [-c, c] after each D update (Arjovsky et al. 2017); an MMD-GAN decoder's are
+    left free, as the authors' code leaves them (Discriminator.constrained)."""
     counts, total = [], 0
-    for q in ctx.d.parameters():
+    for q in (q for m in ctx.d.constrained() for q in m.parameters(recurse=False)):
         counts.append((q.abs() > p.c).sum())
         total += q.numel()
         q.clamp_(-p.c, p.c)
