@@ -61,6 +61,30 @@ def child_runs(uri: str, experiment: str):
     return runs[runs["tags.gan_study.role"] == "study"], runs[runs["tags.gan_study.role"] == "trial"]
 
 
+def quick_spec(spec_file: str, name: str) -> dict:
+    """A shipped spec with its own quick block applied, as `--quick` applies it, renamed to `name` (experiment too)."""
+    from study.spec import load_raw
+    from trainables.config import deep_merge
+
+    raw = load_raw(REPO / "search_spaces" / spec_file)
+    return deep_merge(deep_merge(raw, raw.pop("quick")), {"name": name, "tracking": {"experiment": name}})
+
+
+def run_arms(tmp_path: Path, spec: dict, variants: list[str]):
+    """Run `spec` through Tune and MLflow to exit 0 with every trial FINISHED, seeds x variants of them; its
+    store's URI, its trial runs, and per variant the collapsed count, mean final modes and mean reverse KL."""
+    code, uri = run_study(tmp_path, spec)
+    assert code == 0
+    _, trials = child_runs(uri, spec["name"])
+    assert len(trials) == len(variants) * spec["seeds"] and (trials["status"] == "FINISHED").all()
+    assert sorted(trials["params.variant"]) == sorted(variants * spec["seeds"])
+    arms = {v: trials[trials["params.variant"] == v] for v in variants}
+    collapsed = {v: int((a["tags.gan_study.outcome"] == "collapsed").sum()) for v, a in arms.items()}
+    modes = {v: float(a["metrics.eval/modes_covered"].mean()) for v, a in arms.items()}
+    kl = {v: float(a["metrics.eval/kl_to_uniform"].mean()) for v, a in arms.items()}
+    return uri, trials, collapsed, modes, kl
+
+
 def execute_notebook(uri: str, experiment: str, notebook: str = "label_noise.ipynb") -> str:
     """Run reports/<notebook> headless against `uri`/`experiment`; the text of its outputs.
 

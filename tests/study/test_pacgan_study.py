@@ -5,10 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests_support import REPO, child_runs, execute_notebook, reproduce_report, run_study
-
-from study.spec import load_raw
-from trainables.config import deep_merge
+from tests_support import execute_notebook, quick_spec, reproduce_report, run_arms
 
 VARIANTS = ["gan", "pacgan2", "pacgan3", "pacgan4"]
 SEEDS = 8
@@ -20,26 +17,15 @@ def test_ring8_pacgan_quick_study_orders_the_arms_as_published(ray_local, tmp_pa
     modes in at least half its seeds, and every packed arm ends with more modes and a lower reverse KL on average
     (PacGAN Table 1: 6.3 modes for GAN, 7.8-7.9 for PacGAN2/3/4) and collapses in no more seeds, fewer on average
     over the packed arms. The ordering, not the numbers (measured: 5 of 8 GAN seeds collapse, 2, 0, 0 packed)."""
-    raw = load_raw(REPO / "search_spaces" / "ring8_pacgan.yaml")
-    spec = deep_merge(raw, raw.pop("quick"))  # the spec's own quick block, as `--quick` applies it
-    spec = deep_merge(spec, {"name": "pacgan_e2e", "tracking": {"experiment": "pacgan_e2e"}})
+    spec = quick_spec("ring8_pacgan.yaml", "pacgan_e2e")
     assert spec["search"] == {"variant": {"grid": VARIANTS}} and spec["seeds"] == SEEDS
-    code, uri = run_study(tmp_path, spec)
-    assert code == 0
-
-    _, trials = child_runs(uri, "pacgan_e2e")
-    assert len(trials) == 4 * SEEDS and (trials["status"] == "FINISHED").all()
-    assert sorted(trials["params.variant"]) == sorted(VARIANTS * SEEDS)
+    uri, trials, collapsed, modes, kl = run_arms(tmp_path, spec, VARIANTS)
     assert set(trials["params.loss"]) == {"nonsaturating"}  # one loss for every arm, `gan` included
     packs = dict(zip(trials["params.variant"], trials.get("params.remedies.packing.m")))
     assert {v: packs[v] for v in VARIANTS[1:]} == {"pacgan2": "2", "pacgan3": "3", "pacgan4": "4"}
 
-    arms = {v: trials[trials["params.variant"] == v] for v in VARIANTS}
-    collapsed = {v: int((a["tags.gan_study.outcome"] == "collapsed").sum()) for v, a in arms.items()}
-    modes = {v: float(a["metrics.eval/modes_covered"].mean()) for v, a in arms.items()}
-    kl = {v: float(a["metrics.eval/kl_to_uniform"].mean()) for v, a in arms.items()}
     seen = f"collapsed {collapsed}, mean final modes {modes}, mean reverse KL {kl}"
-    gan = arms["gan"]
+    gan = trials[trials["params.variant"] == "gan"]
     lost = (gan["tags.gan_study.outcome"] == "collapsed") | (gan["metrics.eval/modes_covered"] < 8)
     assert lost.sum() >= SEEDS / 2, seen
     for v in VARIANTS[1:]:  # Table 1's metrics strictly; collapses no more often than GAN, and fewer on average
