@@ -6,11 +6,9 @@ import re
 
 import pytest
 from mlflow import MlflowClient
-from tests_support import REPO, child_runs, execute_notebook, run_study
+from tests_support import child_runs, execute_notebook, quick_spec, run_study
 
 from study.plots import metric_history
-from study.spec import load_raw
-from trainables.config import deep_merge
 
 KS = ["0", "10"]
 SEEDS = 2
@@ -23,9 +21,7 @@ def test_unrolled_paper_quick_study_orders_k0_below_k10(ray_local, tmp_path):
     (k = 0) holds fewer than half the modes at every evaluation and its mass sits on one or two modes (median over
     the evaluations) in at least half its seeds; k = 10 ends with more modes, a lower reverse KL and mass on every
     mode. The ordering, not the numbers."""
-    raw = load_raw(REPO / "search_spaces" / "ring8_unrolled_paper.yaml")
-    spec = deep_merge(raw, raw.pop("quick"))  # the spec's own quick block, as `--quick` applies it
-    spec = deep_merge(spec, {"name": "unrolled_e2e", "tracking": {"experiment": "unrolled_e2e"}})
+    spec = quick_spec("ring8_unrolled_paper.yaml", "unrolled_e2e")
     assert spec["search"] == {"remedies.unrolled.k": {"grid": [0, 10]}} and spec["seeds"] == SEEDS
     assert spec["fixed"]["train"]["epochs"] * spec["fixed"]["train"]["steps_per_epoch"] == 12_500  # the full budget
     code, uri = run_study(tmp_path, spec)
