@@ -97,6 +97,7 @@ def test_every_shipped_spec_validates_full_and_quick():
         ({"scheduler": {"name": "hyperband"}}, "scheduler.name:"),
         ({"bogus": 1}, "bogus: unknown key; known: "),
         ({"fixed__loss": "wasserstein"}, "remedy 'label_flip' acts on D's targets"),
+        ({"fixed__model__init": "orthogonl"}, "model.init: unknown init 'orthogonl'; known: normal, orthogonal,"),
     ],
 )
 def test_bad_spec_is_rejected_with_the_key(tmp_path, capsys, changes, message):

@@ -31,7 +31,7 @@ def test_d_scale_multiplies_d_input_first():
     assert not torch.allclose(scaled(x), plain(x))
 
 
-@pytest.mark.parametrize("init, gain", [("orthogonal08", 0.8), ("orthogonal", 1.4)])
+@pytest.mark.parametrize("init, gain", [("orthogonal08", 0.8), ("orthogonal", 1.4), ("orthogonal_tf1", 1.4)])
 def test_orthogonal_inits_give_scaled_semi_orthogonal_weights_and_zero_biases(init, gain):
     """W W^T = gain^2 I over the shorter side of every linear weight, every bias 0."""
     built = mlp((2,), **{**PAPER, "init": init})  # the builder applies the init
@@ -41,3 +41,18 @@ def test_orthogonal_inits_give_scaled_semi_orthogonal_weights_and_zero_biases(in
                 w = m.weight if m.weight.shape[0] <= m.weight.shape[1] else m.weight.T
                 torch.testing.assert_close(w @ w.T, gain**2 * torch.eye(w.shape[0]), rtol=0, atol=1e-5)
                 assert not m.bias.any()
+
+
+def test_tf1_orthogonal_init_has_a_near_constant_direction_that_a_haar_draw_lacks():
+    """TF 1.0's orthogonal_initializer takes singular vectors of a U[0, 1) matrix: the top one is close to the
+    constant vector (|cos| > 0.85), where a Haar draw's columns are all near-orthogonal to it (|cos| < 0.5)."""
+    torch.manual_seed(0)
+    for init, near_constant in (("orthogonal_tf1", True), ("orthogonal", False)):
+        g = mlp((2,), **{**PAPER, "init": init}).g
+        for m in g.modules():
+            if isinstance(m, torch.nn.Linear):
+                kernel = m.weight.T  # TF's (in, out)
+                short = kernel if kernel.shape[0] > kernel.shape[1] else kernel.T  # orthonormal columns
+                ones = torch.ones(short.shape[0]) / short.shape[0] ** 0.5
+                cos = (ones @ short / short.norm(dim=0)).abs().max().item()
+                assert (cos > 0.85) is near_constant and (cos < 0.5) is not near_constant, (init, cos)

@@ -86,6 +86,25 @@ def test_dcgan_64_matches_the_seed_architecture():
     assert dconvs == [(1, 64), (64, 128), (128, 256), (256, 512)] and built.feat_dim == 512 * 4 * 4
 
 
+def test_g_slope_one_is_the_seed_codes_linear_generator():
+    """rohitpatwa/gans-mode-collapse src/model.py: nn.LeakyReLU(True) has slope 1, so G in eval mode (BatchNorm's
+    running statistics) is affine before its tanh: atanh(G(z)) of a midpoint is the midpoint of atanh(G(z))."""
+    from trainables.models.dcgan import dcgan
+
+    torch.manual_seed(0)
+    z = torch.randn(2, 16)
+    mid = z.mean(0, keepdim=True)
+    for slope, linear in ((1.0, True), (0.0, False)):
+        g = dcgan((1, 28, 28), nz=16, ngf=8, ndf=8, g_slope=slope).g.eval().double()
+        with torch.no_grad():
+            pre = torch.atanh(g(torch.cat([z, mid]).double()).clamp(-1 + 1e-12, 1 - 1e-12))
+        gap = (pre[2] - pre[:2].mean(0)).abs().max().item()
+        assert (gap < 1e-8) is linear, (slope, gap)
+    assert not any(isinstance(m, torch.nn.LeakyReLU) for m in dcgan((1, 28, 28), ngf=8, ndf=8).g.modules())
+    with pytest.raises(ValueError, match="g_slope must lie in"):
+        dcgan((1, 28, 28), g_slope=1.5)
+
+
 def test_a_collapse_stays_the_outcome_when_the_run_diverges_later():
     """Competing events: a confirmed collapse is kept; the later divergence is recorded beside it."""
     cfg = {**TINY, "train": {**TINY["train"], "epochs": 5},

@@ -78,6 +78,21 @@ def init_orthogonal(module: nn.Module, gain: float = 1.4) -> None:
             nn.init.zeros_(m.bias)
 
 
+def init_orthogonal_tf1(module: nn.Module, gain: float = 1.4) -> None:
+    """TensorFlow 1.0-1.2's `orthogonal_initializer` (init_ops.py `Orthogonal`), which the Unrolled GAN notebook ran
+    (Metz et al. 2017; updated for TF 1.0 in 2017-04): the singular vectors of a U[0, 1) matrix, not a Haar draw,
+    so one column (or row) of each kernel lies close to the constant direction. TF 1.3 moved to QR of N(0, 1)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            out_f, in_f = m.weight.shape
+            a = torch.rand(in_f, out_f, dtype=torch.float64)  # TF's kernel is (in, out)
+            u, _, vh = torch.linalg.svd(a, full_matrices=False)  # u (in, k), vh (k, out), k = min(in, out)
+            q = u if in_f > out_f else vh  # (in, out): TF takes u when rows > cols, else v transposed
+            with torch.no_grad():
+                m.weight.copy_(gain * q.T)
+            nn.init.zeros_(m.bias)
+
+
 def init_xavier(module: nn.Module) -> None:
     """Glorot-uniform weights, zero biases (Glorot and Bengio 2010; TF-slim's fully_connected default, the VEEGAN
     notebook's nets)."""
@@ -93,4 +108,5 @@ def init_orthogonal08(module: nn.Module) -> None:
 
 
 INITS: dict[str, Callable[[nn.Module], None]] = {"normal": init_normal, "orthogonal": init_orthogonal,
-                                                 "orthogonal08": init_orthogonal08, "xavier": init_xavier}
+                                                 "orthogonal08": init_orthogonal08, "xavier": init_xavier,
+                                                 "orthogonal_tf1": init_orthogonal_tf1}

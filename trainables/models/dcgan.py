@@ -16,14 +16,19 @@ def _plan(image_size: int) -> tuple[int, int]:
     raise ValueError(f"dcgan: image_size must be 4 or 7 times a power of two (>= 8), got {image_size}")
 
 
-def _generator(nz: int, ngf: int, channels: int, start: int, n: int) -> nn.Sequential:
+def _act(g_slope: float) -> nn.Module:
+    """G's hidden activation: ReLU at slope 0, else LeakyReLU(g_slope) (1.0: the identity)."""
+    return nn.LeakyReLU(g_slope, True) if g_slope else nn.ReLU(True)
+
+
+def _generator(nz: int, ngf: int, channels: int, start: int, n: int, g_slope: float = 0.0) -> nn.Sequential:
     width = [ngf * 2 ** (n - 1 - i) for i in range(n)]  # 64 px: 512, 256, 128, 64
     mods: list[nn.Module] = [
         nn.Unflatten(1, (nz, 1, 1)),
-        nn.ConvTranspose2d(nz, width[0], start, 1, 0, bias=False), nn.BatchNorm2d(width[0]), nn.ReLU(True),
+        nn.ConvTranspose2d(nz, width[0], start, 1, 0, bias=False), nn.BatchNorm2d(width[0]), _act(g_slope),
     ]
     for c_in, c_out in zip(width[:-1], width[1:]):
-        mods += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        mods += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), _act(g_slope)]
     mods += [nn.ConvTranspose2d(width[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
     return nn.Sequential(*mods)  # (B, nz) -> (B, channels, size, size)
 
@@ -42,16 +47,21 @@ def dcgan(
     nz: int = 100,
     ngf: int = 64,
     ndf: int = 64,
+    g_slope: float = 0.0,
     **unused: Any,
 ):
-    """The seed DCGAN; D's final Conv2d(512, 1, 4) is the Linear head over the flattened (512, 4, 4) features."""
+    """The seed DCGAN; D's final Conv2d(512, 1, 4) is the Linear head over the flattened (512, 4, 4) features.
+    `g_slope` is the negative slope of G's hidden activations: 0 is ReLU (Radford et al.); the seed experiment's
+    code (rohitpatwa/gans-mode-collapse, src/model.py) writes `nn.LeakyReLU(True)`, slope 1, a linear G."""
     from trainables.models import Built, init_normal
 
     if unused:
         raise TypeError(f"dcgan: unknown argument(s) {sorted(unused)}")
+    if not 0.0 <= g_slope <= 1.0:
+        raise ValueError(f"dcgan: g_slope must lie in [0, 1], got {g_slope}")
     channels, size = data_shape[0], data_shape[-1]
     start, n = _plan(size)
-    g = _generator(nz, ngf, channels, start, n)
+    g = _generator(nz, ngf, channels, start, n, g_slope)
     features = _features(ndf, channels * pack, n)
     init_normal(g)
     init_normal(features)

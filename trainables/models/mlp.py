@@ -75,6 +75,8 @@ def mlp(
 
     if unused:
         raise TypeError(f"mlp: unknown argument(s) {sorted(unused)}")
+    if init not in INITS:
+        raise ValueError(f"model.init: unknown init {init!r}; known: {', '.join(sorted(INITS))}")
     out_dim = 1
     for s in data_shape:
         out_dim *= s
