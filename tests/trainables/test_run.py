@@ -101,7 +101,7 @@ def test_g_slope_one_is_the_seed_codes_linear_generator():
         gap = (pre[2] - pre[:2].mean(0)).abs().max().item()
         assert (gap < 1e-8) is linear, (slope, gap)
     assert not any(isinstance(m, torch.nn.LeakyReLU) for m in dcgan((1, 28, 28), ngf=8, ndf=8).g.modules())
-    with pytest.raises(ValueError, match="g_slope must lie in"):
+    with pytest.raises(ValueError, match="model.g_slope: must lie in"):
         dcgan((1, 28, 28), g_slope=1.5)
 
 

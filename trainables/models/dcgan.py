@@ -58,7 +58,7 @@ def dcgan(
     if unused:
         raise TypeError(f"dcgan: unknown argument(s) {sorted(unused)}")
     if not 0.0 <= g_slope <= 1.0:
-        raise ValueError(f"dcgan: g_slope must lie in [0, 1], got {g_slope}")
+        raise ValueError(f"model.g_slope: must lie in [0, 1], got {g_slope}")
     channels, size = data_shape[0], data_shape[-1]
     start, n = _plan(size)
     g = _generator(nz, ngf, channels, start, n, g_slope)
