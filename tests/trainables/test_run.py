@@ -105,6 +105,25 @@ def test_g_slope_one_is_the_seed_codes_linear_generator():
         dcgan((1, 28, 28), g_slope=1.5)
 
 
+def test_dcgan_bn_false_drops_gs_batchnorm_so_a_sample_ignores_its_batch():
+    """Radford et al. (2016), Sec. 3: BatchNorm in G. Without it (`bn: false`) G in train mode maps each z alone,
+    its hidden convs carry biases, and D keeps its BatchNorm; with it a sample depends on its batch-mates."""
+    from trainables.models.dcgan import dcgan
+
+    torch.manual_seed(0)
+    z = torch.randn(8, 16)
+    for bn in (False, True):
+        built = dcgan((1, 28, 28), nz=16, ngf=8, ndf=8, bn=bn)
+        g = built.g.train()
+        with torch.no_grad():
+            gap = (g(z)[:4] - g(z[:4])).abs().max().item()
+        assert (gap < 1e-6) is not bn, (bn, gap)
+        has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in g.modules())
+        biased = [m.bias is not None for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+        assert has_bn is bn and biased == [not bn, not bn, False]
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in built.features.modules())
+
+
 def test_a_collapse_stays_the_outcome_when_the_run_diverges_later():
     """Competing events: a confirmed collapse is kept; the later divergence is recorded beside it."""
     cfg = {**TINY, "train": {**TINY["train"], "epochs": 5},

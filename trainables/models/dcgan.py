@@ -21,14 +21,19 @@ def _act(g_slope: float) -> nn.Module:
     return nn.LeakyReLU(g_slope, True) if g_slope else nn.ReLU(True)
 
 
-def _generator(nz: int, ngf: int, channels: int, start: int, n: int, g_slope: float = 0.0) -> nn.Sequential:
+def _up(c_in: int, c_out: int, k: int, s: int, p: int, bn: bool, g_slope: float) -> list[nn.Module]:
+    """ConvTranspose2d, BatchNorm (or a bias in its place when `bn` is off), G's activation."""
+    conv = nn.ConvTranspose2d(c_in, c_out, k, s, p, bias=not bn)
+    return [conv, nn.BatchNorm2d(c_out), _act(g_slope)] if bn else [conv, _act(g_slope)]
+
+
+def _generator(
+    nz: int, ngf: int, channels: int, start: int, n: int, g_slope: float = 0.0, bn: bool = True
+) -> nn.Sequential:
     width = [ngf * 2 ** (n - 1 - i) for i in range(n)]  # 64 px: 512, 256, 128, 64
-    mods: list[nn.Module] = [
-        nn.Unflatten(1, (nz, 1, 1)),
-        nn.ConvTranspose2d(nz, width[0], start, 1, 0, bias=False), nn.BatchNorm2d(width[0]), _act(g_slope),
-    ]
+    mods: list[nn.Module] = [nn.Unflatten(1, (nz, 1, 1)), *_up(nz, width[0], start, 1, 0, bn, g_slope)]
     for c_in, c_out in zip(width[:-1], width[1:]):
-        mods += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), _act(g_slope)]
+        mods += _up(c_in, c_out, 4, 2, 1, bn, g_slope)
     mods += [nn.ConvTranspose2d(width[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
     return nn.Sequential(*mods)  # (B, nz) -> (B, channels, size, size)
 
@@ -48,11 +53,13 @@ def dcgan(
     ngf: int = 64,
     ndf: int = 64,
     g_slope: float = 0.0,
+    bn: bool = True,
     **unused: Any,
 ):
     """The seed DCGAN; D's final Conv2d(512, 1, 4) is the Linear head over the flattened (512, 4, 4) features.
     `g_slope` is the negative slope of G's hidden activations: 0 is ReLU (Radford et al.); the seed experiment's
-    code (rohitpatwa/gans-mode-collapse, src/model.py) writes `nn.LeakyReLU(True)`, slope 1, a linear G."""
+    code (rohitpatwa/gans-mode-collapse, src/model.py) writes `nn.LeakyReLU(True)`, slope 1, a linear G.
+    `bn: false` drops G's BatchNorm, which Radford et al. (Sec. 3) found kept G from collapsing to one point."""
     from trainables.models import Built, init_normal
 
     if unused:
@@ -61,7 +68,7 @@ def dcgan(
         raise ValueError(f"model.g_slope: must lie in [0, 1], got {g_slope}")
     channels, size = data_shape[0], data_shape[-1]
     start, n = _plan(size)
-    g = _generator(nz, ngf, channels, start, n, g_slope)
+    g = _generator(nz, ngf, channels, start, n, g_slope, bool(bn))
     features = _features(ndf, channels * pack, n)
     init_normal(g)
     init_normal(features)
