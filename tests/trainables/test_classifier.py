@@ -1,4 +1,4 @@
-"""Mode classifier: trains on digits into a tmp cache, reloads without retraining, feature shapes."""
+"""Mode classifier: trains on digits into a tmp cache, reloads without retraining, feature shapes, its gate."""
 from __future__ import annotations
 
 import json
@@ -44,6 +44,43 @@ def test_model_outputs_and_features(digits_root: Path) -> None:
     x = torch.rand(5, 1, 8, 8) * 2 - 1
     assert model(x).shape == (5, 10) and model.features(x).shape == (5, 128)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
+
+
+def _off_manifold(n: int, size: int) -> dict[str, torch.Tensor]:
+    """Hand-built images no digit looks like: uniform and Gaussian noise, sparse bright specks."""
+    gen = torch.Generator().manual_seed(0)
+    return {"uniform noise": torch.rand(n, 1, size, size, generator=gen) * 2 - 1,
+            "gaussian noise": (torch.randn(n, 1, size, size, generator=gen) * 0.5).clamp(-1, 1),
+            "specks": (torch.rand(n, 1, size, size, generator=gen) > 0.9).float() * 2 - 1}
+
+
+def test_the_gate_passes_its_quantile_of_real_digits_and_no_noise(digits_root: Path) -> None:
+    """Lee et al. (2018) Mahalanobis gate: the threshold lets GATE_QUANTILE of the held-out digits through, and a
+    sample is high quality only when confident and typical, so noise the softmax is sure of is not."""
+    model, info = clf.get_classifier("digits", 8, root=str(digits_root))
+    x, _ = images.load_split("digits", None, train=False)
+    real = x * 2 - 1
+    _, feats = model.probs(real)
+    assert model.typical(feats).float().mean().item() == pytest.approx(clf.GATE_QUANTILE, abs=0.01)
+    assert info["gate_test_pass"] == pytest.approx(clf.GATE_QUANTILE, abs=0.01)
+    assert torch.isfinite(model.gate_threshold) and model.gate_threshold > 0
+    _, hq, _ = images.class_argmax(real, None, model, 0.9)  # type: ignore[arg-type]
+    assert hq.float().mean() > 0.8
+    for name, noise in _off_manifold(200, 8).items():
+        _, hq, f = images.class_argmax(noise, None, model, 0.9)  # type: ignore[arg-type]
+        assert hq.float().mean() < 0.02 and model.typical(f).float().mean() < 0.15, name  # measured 0.00; <= 0.08
+
+
+def test_a_checkpoint_of_another_build_is_retrained(tmp_path: Path, digits_root: Path) -> None:
+    """A cache written before the gate existed (its JSON names another arch) is not loaded without the gate."""
+    ckpt, meta_path = clf.cache_paths("digits", 8, digits_root)
+    target, target_meta = clf.cache_paths("digits", 8, tmp_path)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(ckpt.read_bytes())
+    meta = json.loads(meta_path.read_text())
+    target_meta.write_text(json.dumps({**meta, "arch": meta["arch"].replace("+mahalanobis gate", "")}))
+    model, info = clf.get_classifier("digits", 8, root=str(tmp_path))
+    assert info["trained"] is True and json.loads(target_meta.read_text())["arch"] == clf.ARCH
 
 
 @pytest.mark.parametrize("size", [28, 64])
@@ -109,3 +146,17 @@ def test_mnist_classifier_accuracy(size: int) -> None:
     model, info = clf.get_classifier("mnist", size, root=_mnist_root())
     assert info["test_accuracy"] > 0.98
     assert model(torch.zeros(2, 1, size, size)).shape == (2, 10)
+    assert info["gate_test_pass"] == pytest.approx(clf.GATE_QUANTILE, abs=0.005)
+
+
+@pytest.mark.slow
+def test_mnist_noise_the_softmax_is_sure_of_is_not_high_quality() -> None:
+    """Measured before the gate: the MNIST classifier read uniform and Gaussian noise as a confident 8 (100 %
+    at top probability >= 0.9), so noise passed the verdict's quality floor; with the gate none of it does."""
+    model, _ = clf.get_classifier("mnist", 28, root=_mnist_root())
+    for name, noise in _off_manifold(500, 28).items():
+        probs, _ = model.probs(noise)
+        _, hq, _ = images.class_argmax(noise, None, model, 0.9)  # type: ignore[arg-type]
+        assert hq.float().mean() < 0.01, name
+        if name != "specks":
+            assert (probs.max(1).values >= 0.9).float().mean() > 0.9, name  # what the softmax alone says

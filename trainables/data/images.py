@@ -271,18 +271,19 @@ def _subset_idx(n: int, subset: int | None, seed: int) -> Tensor | None:
 
 
 def class_argmax(x: Tensor, data: Dataset, classifier: Any, hq_confidence: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Mode = the mode classifier's argmax, high quality at confidence >= hq_confidence; its penultimate features."""
+    """Mode = the mode classifier's argmax; high quality at confidence >= hq_confidence with features that pass
+    its Mahalanobis gate (trainables/metrics/classifier.py); its penultimate features."""
     probs, feats = classifier.probs(x)
-    return probs.argmax(1), probs.max(1).values >= hq_confidence, feats
+    return probs.argmax(1), (probs.max(1).values >= hq_confidence) & classifier.typical(feats), feats
 
 
 def channel_triples(x: Tensor, data: Dataset, classifier: Any, hq_confidence: float) -> tuple[Tensor, Tensor, Tensor]:
     """Stacked MNIST: one digit per channel, mode = 100 d0 + 10 d1 + d2 (PacGAN); high quality when every
-    channel is confident; features = the three channels' features side by side. x (N, 3, H, W)"""
+    channel is confident and passes the gate; features = the three channels' features side by side. x (N, 3, H, W)"""
     probs, feats = zip(*(classifier.probs(x[:, c : c + 1]) for c in range(3)))
-    conf = torch.stack([p.max(1).values for p in probs]).min(0).values
+    good = torch.stack([(p.max(1).values >= hq_confidence) & classifier.typical(f) for p, f in zip(probs, feats)])
     digits = [p.argmax(1) for p in probs]
-    return digits[0] * 100 + digits[1] * 10 + digits[2], conf >= hq_confidence, torch.cat(feats, 1)
+    return digits[0] * 100 + digits[1] * 10 + digits[2], good.all(0), torch.cat(feats, 1)
 
 
 def _finish(name: str, x: Tensor, y: Tensor, n_modes: int, cfg: DataConfig, info: dict,
