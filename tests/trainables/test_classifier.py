@@ -155,8 +155,5 @@ def test_mnist_noise_the_softmax_is_sure_of_is_not_high_quality() -> None:
     at top probability >= 0.9), so noise passed the verdict's quality floor; with the gate none of it does."""
     model, _ = clf.get_classifier("mnist", 28, root=_mnist_root())
     for name, noise in _off_manifold(500, 28).items():
-        probs, _ = model.probs(noise)
         _, hq, _ = images.class_argmax(noise, None, model, 0.9)  # type: ignore[arg-type]
         assert hq.float().mean() < 0.01, name
-        if name != "specks":
-            assert (probs.max(1).values >= 0.9).float().mean() > 0.9, name  # what the softmax alone says
