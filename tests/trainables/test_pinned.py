@@ -54,6 +54,8 @@ def _pins() -> dict | None:
     """This CPU model's pins, else those of its instruction set, else None."""
     recorded = json.loads(PINS.read_text())
     return recorded.get(CPU_KEY) or recorded.get(CPU)
+
+
 MLP = {"name": "mlp", "g_hidden": 32, "g_layers": 2, "d_hidden": 32, "d_layers": 2, "maxout": 2}
 RING = {"seed": 1, "data": {"name": "ring8", "n_points": 1000}, "model": MLP,
         "remedies": {"label_flip": {"rate": 0.1}}, "train": {"epochs": 3, "batch_size": 100, "lr": 1e-3},

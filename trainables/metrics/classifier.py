@@ -137,11 +137,10 @@ def fit_gate(model: ModeClassifier, x: Tensor, y: Tensor, xt: Tensor, image_size
     cov += 1e-6 * cov.diagonal().mean() * torch.eye(len(cov), dtype=cov.dtype, device=cov.device)
     model.gate_means.copy_(means.float())
     model.gate_whiten.copy_(torch.linalg.cholesky(torch.linalg.inv(cov)).float())  # W W^T = cov^-1
-    model.gate_threshold.fill_(float("inf"))
     dist = model.gate_distance(_feats(model, xt, image_size, device))
     model.gate_threshold.fill_(float(dist.quantile(GATE_QUANTILE)))
     return {"gate_quantile": GATE_QUANTILE, "gate_threshold": float(model.gate_threshold),
-            "gate_test_pass": float(model.typical(_feats(model, xt, image_size, device)).float().mean())}
+            "gate_test_pass": float((dist <= model.gate_threshold).float().mean())}
 
 
 def cache_paths(dataset: str, image_size: int, root: str | Path | None = None) -> tuple[Path, Path]:
@@ -231,6 +230,17 @@ def _save(model: nn.Module, meta: dict, ckpt: Path, meta_path: Path) -> dict:
     return meta
 
 
+def _stale(meta: dict, ckpt: Path) -> str | None:
+    """Why a cached checkpoint cannot be used (another build, another gate, a changed file), or None."""
+    if meta.get("arch") != ARCH:
+        return f"was built as {meta.get('arch')!r}, not {ARCH!r}"
+    if meta.get("gate_quantile") != GATE_QUANTILE:
+        return f"has its gate at {meta.get('gate_quantile')}, not {GATE_QUANTILE}"
+    if meta.get("sha256") != _sha256(ckpt):
+        return "does not match its sha256"
+    return None
+
+
 def _load_cached(ckpt: Path, meta_path: Path, device: str | torch.device,
                  quiet: bool = False) -> tuple[nn.Module, dict] | None:
     """The cached model and its JSON, or None when missing, built otherwise or the hash does not match (said
@@ -238,10 +248,7 @@ def _load_cached(ckpt: Path, meta_path: Path, device: str | torch.device,
     if not (ckpt.is_file() and meta_path.is_file()):
         return None
     meta = json.loads(meta_path.read_text())
-    why = (f"was built as {meta.get('arch')!r}, not {ARCH!r}" if meta.get("arch") != ARCH
-           else f"has its gate at {meta.get('gate_quantile')}, not {GATE_QUANTILE}"
-           if meta.get("gate_quantile") != GATE_QUANTILE
-           else "does not match its sha256" if meta.get("sha256") != _sha256(ckpt) else None)
+    why = _stale(meta, ckpt)
     if why:
         if not quiet:
             print(f"gan-study: classifier checkpoint {ckpt} {why}; retraining", file=sys.stderr)

@@ -68,7 +68,7 @@ def dcgan(
         raise ValueError(f"model.g_slope: must lie in [0, 1], got {g_slope}")
     channels, size = data_shape[0], data_shape[-1]
     start, n = _plan(size)
-    g = _generator(nz, ngf, channels, start, n, g_slope, bool(bn))
+    g = _generator(nz, ngf, channels, start, n, g_slope, bn)
     features = _features(ndf, channels * pack, n)
     init_normal(g)
     init_normal(features)
