@@ -126,7 +126,7 @@ def metric_table(sizes: list[int]) -> list[str]:
 
 def _dataset() -> dict:
     """MNIST 28 px (2,048-image subset) when its files are in the data root, else sklearn digits at 28 px."""
-    from trainables.data.images import TV_FOLDER, data_root
+    from trainables.data.files import TV_FOLDER, data_root
 
     if (data_root() / TV_FOLDER["mnist"] / "raw").is_dir():
         return {"name": "mnist", "image_size": 28, "subset": 2048}

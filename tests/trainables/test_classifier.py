@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainables.data import images
+from trainables.data import files, images
 from trainables.metrics import classifier as clf
 
 
@@ -134,10 +134,10 @@ def test_stacked_mnist_owns_a_protocol_scored_by_the_mnist_classifier(tmp_path: 
 def _mnist_root() -> str:
     """A data root with real MNIST, or skip."""
     try:
-        images.ensure_files("mnist", images.data_root(None))
+        files.ensure_files("mnist", files.data_root(None))
     except FileNotFoundError as exc:
         pytest.skip(f"MNIST not obtainable: {str(exc).splitlines()[0]}")
-    return str(images.data_root(None))
+    return str(files.data_root(None))
 
 
 @pytest.mark.slow

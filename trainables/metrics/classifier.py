@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from trainables.data.images import atomic_write, data_root, file_lock, load_split, resize
+from trainables.data.files import atomic_write, data_root, file_lock
+from trainables.data.images import load_split, resize
 
 ARCH = "conv16(stride 2 above 40px)-bn-pool-conv32-bn-pool-avgpool(min(7, size/4))-fc128-fc10+mahalanobis gate"
 GATE_QUANTILE = 0.95  # share of held-out real digits the gate lets through
