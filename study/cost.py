@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from study.calibrate import arms, configs
 from study.schema import Spec
-from trainables.config import TrialConfig
+from trainables.config import TrainConfig, TrialConfig
 
 MEASURE_STEPS = 3  # G steps in each of the two measured epochs (the first one warms up)
 MEASURE_EVAL = 2000  # samples of the measured evaluation; scaled linearly to eval.n_samples (a lower bound for
@@ -61,6 +61,16 @@ def _classifier_missing(config: TrialConfig) -> bool:
     return name is not None and not cache_paths(name, config.data.image_size or 28, config.data.root)[0].exists()
 
 
+def _burst_factor(train: TrainConfig, g_updates: int) -> float:
+    """A trial's mean D steps a G step over n_critic: above 1 with WGAN's bursts (`train.critic_burst` D steps
+    before the first 25 G steps and every 500th: trainables.step.d_steps), taking a step's time as its D steps'."""
+    from trainables.step import burst_steps
+
+    if not train.critic_burst or g_updates < 1:
+        return 1.0
+    return 1.0 + burst_steps(g_updates) * (train.critic_burst - train.n_critic) / (g_updates * train.n_critic)
+
+
 def measure(label: str, trials: int, config: TrialConfig, threads: int, seeds: int = 1) -> ArmCost:
     """Time MEASURE_STEPS G steps (after as many warm-up steps) and one full evaluation of one trial; of a trial
     of `seeds` seed-batched seeds, their batched steps and each seed's evaluation."""
@@ -70,7 +80,9 @@ def measure(label: str, trials: int, config: TrialConfig, threads: int, seeds: i
     from trainables.seeds import SeedGroup, seed_configs
 
     epochs = config.train.epochs
-    train = config.train.model_copy(update={"steps_per_epoch": MEASURE_STEPS * config.train.n_critic})
+    # the steady state, n_critic D steps a G step; WGAN's bursts are added by `_burst_factor`
+    train = config.train.model_copy(update={"steps_per_epoch": MEASURE_STEPS * config.train.n_critic,
+                                            "critic_burst": 0})
     torch.set_num_threads(threads)
     try:
         with _offline():
@@ -98,6 +110,7 @@ def measure(label: str, trials: int, config: TrialConfig, threads: int, seeds: i
     every = config.eval.extended_every
     eval_s = ((t2 - t1) + (every - 1) * (t3 - t2)) / every * config.eval.n_samples / n_eval * seeds
     step_s = (t1 - t0) / (MEASURE_STEPS * run.ctx.g_updates)  # a G update's share of a training step
+    step_s *= _burst_factor(config.train, g_steps * epochs)
     return ArmCost(label, trials, epochs, g_steps, step_s, eval_s, seeds=seeds)
 
 

@@ -116,6 +116,9 @@ class TrainConfig(Frozen):
     lr_g: float | None = Field(None, gt=0)
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: Int = Field(1, ge=1, le=100)  # D steps per G step (or the n_critic remedy)
+    # D steps before each of the first 25 G steps and every 500th (WGAN's and MMD-GAN's code: 100); 0: always
+    # n_critic (or the n_critic remedy's `burst`)
+    critic_burst: Int = Field(0, ge=0, le=1000)
     # alternating: G's step is taken against D after D's step; simultaneous: G's gradient against the D that
     # D's (last) step starts from, D's step on the fakes of the G before G's step (docs/config.md)
     updates: Literal["alternating", "simultaneous"] = "alternating"

@@ -56,6 +56,7 @@ class StepContext:
     bf16: bool = False  # forward passes and losses under bf16 autocast
     simultaneous: bool = False  # train.updates: G's and D's last step both from the same parameters
     g_updates: int = 1  # train.g_updates: G updates a training step, each on a fresh G(z) of the same z
+    critic_burst: int = 0  # train.critic_burst: D steps before the first 25 G steps and every 500th (0: n_critic)
     latent: Callable[..., Tensor] = torch.randn  # G's prior (trainables.models.LATENTS), torch.randn's signature
     # seeds as a batch dimension (trainables.seeds): S seeds' rows, seed after seed, through seed-batched nets
     # (trainables.models.seeded); seed s draws its rows from gens[s]. One seed: gens is (gen,)

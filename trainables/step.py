@@ -49,7 +49,7 @@ def build_context(cfg: TrialConfig, data_shape: tuple[int, ...], gen: torch.Gene
     return StepContext(g, d, opt_g, opt_d, LOSSES[cfg.loss], remedies, built.nz, train.n_critic, gen, device,
                        watch=FiniteWatch(), bf16=train.precision == "bf16", gens=(gen,),
                        simultaneous=train.updates == "simultaneous", g_updates=train.g_updates,
-                       latent=LATENTS[built.latent])
+                       latent=LATENTS[built.latent], critic_burst=train.critic_burst)
 
 
 def _grad_norm(module: nn.Module, seeds: int = 1) -> Tensor:
@@ -227,6 +227,21 @@ def g_step(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor | None = None
     return logs
 
 
+BURST_FIRST, BURST_EVERY = 25, 500  # WGAN's code (main.py: `gen_iterations < 25 or gen_iterations % 500 == 0`)
+
+
+def d_steps(ctx: StepContext) -> int:
+    """D steps before the next G step: n_critic, or critic_burst before each of the first 25 G steps and every
+    500th, counted in G updates done (Arjovsky et al. 2017, code; MMD-GAN's mmd_gan.py copies it)."""
+    g = ctx.counts["g_steps"]
+    return ctx.critic_burst if ctx.critic_burst and (g < BURST_FIRST or g % BURST_EVERY == 0) else ctx.n_critic
+
+
+def burst_steps(g_updates: int) -> int:
+    """How many of a trial's first `g_updates` G steps get critic_burst D steps (`d_steps`)."""
+    return min(g_updates, BURST_FIRST) + max(0, (g_updates - 1) // BURST_EVERY - (BURST_FIRST - 1) // BURST_EVERY)
+
+
 def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
     """n_critic D updates (a fresh real and fake batch each), then one G update on the last fake batch (then
     g_updates - 1 more on the same latents, G(z) recomputed each time); with
@@ -234,10 +249,11 @@ def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
     both had before it (the Unrolled GAN notebook's `sess.run([g_train_op, d_train_op])`)."""
     logs: Logs = {}
     d_logs: list[Logs] = []
-    for i in range(ctx.n_critic):
+    n = d_steps(ctx)
+    for i in range(n):
         real = next_real()
         z = ctx.z(len(real))
-        last = i == ctx.n_critic - 1
+        last = i == n - 1
         with ctx.autocast():
             if not last:
                 with torch.no_grad():

@@ -37,8 +37,10 @@ _SIGMAS_2D = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # RBF bandwidths for the 2D mixtu
 VARIANTS: dict[str, Variant] = {
     "gan": Variant("Goodfellow et al. 2014, minimax loss", {"loss": "minimax"}),
     "ns_gan": Variant("Goodfellow et al. 2014, non-saturating loss", {"loss": "nonsaturating"}),
-    "wgan": Variant("WGAN: critic loss, weights clipped to 0.01, 5 critic steps, RMSprop 5e-5 (Arjovsky et al. 2017)",
-                    {"loss": "wasserstein", "remedies": {"weight_clipping": {"c": 0.01}, "n_critic": {"n": 5}},
+    "wgan": Variant("WGAN: critic loss, weights clipped to 0.01, 5 critic steps (100 before the first 25 G steps and "
+                    "every 500th, as the authors' code), RMSprop 5e-5 (Arjovsky et al. 2017)",
+                    {"loss": "wasserstein",
+                     "remedies": {"weight_clipping": {"c": 0.01}, "n_critic": {"n": 5, "burst": 100}},
                      "train": {"optimizer": "rmsprop", "lr": 5e-5}}),
     "wgan_gp": Variant("WGAN-GP: penalty 10, 5 critic steps, Adam 1e-4 betas (0.5, 0.9) (Gulrajani et al. 2017)",
                        {"loss": "wasserstein", "remedies": {"gradient_penalty": {"weight": 10.0}, "n_critic": {"n": 5}},
@@ -51,10 +53,11 @@ VARIANTS: dict[str, Variant] = {
     "gmmn_2d": Variant("GMMN on the 2D mixtures: bandwidths in half-decades from the sharp ring's std (0.01) past the "
                        "grid's half-width (3), not the image defaults (Li et al. 2015; Dziugaite et al. 2015)",
                        {"remedies": {"mmd": {"sigmas": list(_SIGMAS_2D)}}}),
-    "mmd_gan": Variant("MMD-GAN: kernel MMD on D's features, weights clipped to 0.01, 5 D steps, RMSprop 5e-5, "
-                       "batch 64 (Li et al. 2017; OctoberChang/MMD-GAN); without its autoencoder terms",
+    "mmd_gan": Variant("MMD-GAN: kernel MMD on D's features, D an autoencoder, its encoder clipped to 0.01, 5 D steps "
+                       "(100 before the first 25 G steps and every 500th), RMSprop 5e-5, batch 64 (Li et al. 2017; "
+                       "OctoberChang/MMD-GAN, mmd_gan.py)",
                        {"loss": "none", "remedies": {"mmd_critic": {}, "weight_clipping": {"c": 0.01},
-                                                     "n_critic": {"n": 5}},
+                                                     "n_critic": {"n": 5, "burst": 100}},
                         # lr_d and lr_g too: a spec's train.lr (systems_2d.yaml's) does not replace the code's rates
                         "train": {"optimizer": "rmsprop", "lr": 5e-5, "lr_d": 5e-5, "lr_g": 5e-5, "batch_size": 64}}),
     "veegan": Variant("VEEGAN: reconstructor F and joint D on (x, z), G's loss -E D(G(z), z) + 0.5 E||z - F(G(z))||^2, "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from study.cost import ArmCost, estimate, report
@@ -74,3 +75,13 @@ def test_seed_batched_trials_are_costed_as_trials_of_their_seeds(tmp_path):
     assert "2 trials of 2 seeds x 3 epochs x 4 G steps" in lines[0]
     assert lines[-2] == "cost: 96 G steps in all"  # every seed's: 2 arms x 2 trials x 2 seeds x 3 epochs x 4
     assert "2 trials at once" in lines[-1]  # a trial asks for 2 CPUs (1 a seed) of the 4
+
+
+def test_wgans_burst_adds_its_extra_d_steps_to_the_steady_state_step():
+    from study.cost import _burst_factor
+    from trainables.config import resolve
+
+    wgan = resolve({"variant": "wgan"}).train
+    # 1,000 G steps: 26 of them (the first 25 and the 500th) take 100 D steps, the rest 5
+    assert _burst_factor(wgan, 1000) == pytest.approx((26 * 100 + 974 * 5) / (1000 * 5))
+    assert _burst_factor(resolve({"variant": "wgan_gp"}).train, 1000) == 1.0

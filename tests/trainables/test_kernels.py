@@ -132,3 +132,16 @@ def test_mmd_gan_decoder_reconstructs_packs():
     assert list(ctx.d.decoder.parameters())[-1].shape == (4,)  # a pack of two 2D samples
     logs = train_step(ctx, next_real)
     assert math.isfinite(float(logs["remedy/mmd_critic/ae_fake"]))
+
+
+@pytest.mark.parametrize("options, k", [({}, 2), ({"encoding": 7}, 7), ({"encoding": 0}, None)])
+def test_mmd_gan_d_encodes_into_k_units_g_s_latent_size_unless_set(options, k):
+    """mmd_gan.py: D's encoder ends in a conv to k = hidden_dim = nz units, which the kernel reads and the
+    decoder starts from; `encoding: 0` leaves D's features as they are."""
+    ctx, next_real = make("mlp", {"mmd_critic": options}, loss="none")  # the mlp's nz: 2
+    real = next_real()
+    width = ctx.d.features(real).shape[1]
+    assert width == (k or 16) and ctx.d.head.in_features == width  # 16: the test MLP's D width
+    assert list(ctx.d.decoder.parameters())[0].shape[1] == width  # the decoder's latent is the encoding
+    if k:
+        assert isinstance(ctx.d.features[-1], torch.nn.Linear) and ctx.d.features[-1] in ctx.d.constrained()

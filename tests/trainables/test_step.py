@@ -6,7 +6,7 @@ import torch
 
 from trainables.config import resolve
 from trainables.data.mixtures import ring8_centers
-from trainables.step import build_context, train_step
+from trainables.step import build_context, burst_steps, d_steps, train_step
 
 MLP = {"name": "mlp", "g_hidden": 16, "g_layers": 2, "d_hidden": 16, "d_layers": 2, "maxout": 1}
 
@@ -67,3 +67,29 @@ def test_a_g_step_with_n_critic_d_steps_logs_the_mean_of_all_of_them(updates):
     assert steps == [0, 1, 2] and len({float(v) for v in d_losses}) == 3
     assert torch.allclose(logs["loss/d"], torch.stack(d_losses).mean())
     assert logs["grad/d"].shape == () and "loss/g" in logs
+
+
+def test_wgans_burst_gives_d_its_extra_steps_at_the_first_25_g_steps_and_every_500th():
+    """WGAN's code (and MMD-GAN's, which copies it): 100 D steps while gen_iterations < 25 or % 500 == 0."""
+    cfg = resolve({"model": MLP, "remedies": {"n_critic": {"n": 5, "burst": 100}}})
+    assert (cfg.train.n_critic, cfg.train.critic_burst) == (5, 100)
+    ctx = build_context(cfg, (2,), torch.Generator().manual_seed(0), torch.device("cpu"))
+    schedule = {}
+    for g in (0, 24, 25, 499, 500, 501, 1000, 1001):
+        ctx.counts["g_steps"] = g
+        schedule[g] = d_steps(ctx)
+    assert schedule == {0: 100, 24: 100, 25: 5, 499: 5, 500: 100, 501: 5, 1000: 100, 1001: 5}
+    assert [burst_steps(t) for t in (1, 25, 26, 500, 501, 1001, 10_000)] == [1, 25, 25, 25, 26, 27, 44]
+    ctx.critic_burst = 0  # no burst: n_critic throughout
+    ctx.counts["g_steps"] = 0
+    assert d_steps(ctx) == 5
+
+
+def test_a_burst_step_takes_its_d_steps_from_the_data_stream():
+    cfg = resolve({"model": MLP, "train": {"batch_size": 16}, "remedies": {"n_critic": {"n": 2, "burst": 7}}})
+    gen = torch.Generator().manual_seed(0)
+    ctx = build_context(cfg, (2,), gen, torch.device("cpu"))
+    data = ring8_centers()[torch.randint(8, (16 * 7,), generator=gen)]
+    batches = iter(data.split(16))
+    train_step(ctx, lambda: next(batches))  # G step 0: a burst step
+    assert ctx.counts == {"d_steps": 7, "g_steps": 1} and next(batches, None) is None

@@ -28,23 +28,25 @@ def test_every_variant_resolves_and_runs_two_steps(variant):
     for _ in range(2):
         logs = train_step(ctx, lambda: data[torch.randint(128, (24,), generator=gen)])
     assert all(math.isfinite(v) for v in logs.values())
-    assert ctx.counts["g_steps"] == 2 and ctx.counts["d_steps"] == 2 * ctx.n_critic
+    # both steps are among the first 25, which WGAN's burst gives its extra D steps (trainables.step.d_steps)
+    assert ctx.counts["g_steps"] == 2 and ctx.counts["d_steps"] == 2 * (ctx.critic_burst or ctx.n_critic)
 
 
 def test_presets_follow_protocols():
     _, wgan, _ = build("wgan")
     assert isinstance(wgan.opt_d, torch.optim.RMSprop) and wgan.opt_d.param_groups[0]["lr"] == 5e-5
     assert wgan.n_critic == 5 and [n for n, _, _ in wgan.remedies] == ["weight_clipping", "n_critic"]
+    assert wgan.critic_burst == 100  # the authors' code: 100 D steps at the first 25 G steps and every 500th
     _, gp, _ = build("wgan_gp")
     assert gp.opt_d.param_groups[0]["betas"] == (0.5, 0.9) and gp.opt_d.param_groups[0]["lr"] == 1e-4
-    assert gp.n_critic == 5 and gp.remedies[0][2].weight == 10.0
+    assert gp.n_critic == 5 and gp.remedies[0][2].weight == 10.0 and gp.critic_burst == 0  # WGAN-GP's code: none
     _, sn, _ = build("hinge_sngan")
     assert any(hasattr(m, "parametrizations") for m in sn.d.modules())
     for m in (2, 3, 4):
         _, pac, _ = build(f"pacgan{m}")
         assert pac.d.features[1].linear.in_features == 2 * m
     cfg, mmd_gan, _ = build("mmd_gan", train={})  # its own batch of 64 (mmd_gan.py's default)
-    assert cfg.loss == "none" and cfg.train.batch_size == 64 and mmd_gan.n_critic == 5
+    assert cfg.loss == "none" and cfg.train.batch_size == 64 and mmd_gan.n_critic == 5 and mmd_gan.critic_burst == 100
     assert isinstance(mmd_gan.opt_d, torch.optim.RMSprop) and mmd_gan.opt_d.param_groups[0]["lr"] == 5e-5
     assert cfg.remedies["mmd_critic"].rank_weight == 16.0 and cfg.remedies["weight_clipping"].c == 0.01
     cfg, veegan, _ = build("veegan", model={"name": "mlp"}, train={})  # the authors' 2D nets, as the preset gives them

@@ -4,6 +4,7 @@ the square root, the one-sided rank term and D's autoencoder terms of the author
 mmd_gan.py and mmd.py)."""
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -31,6 +32,9 @@ class MMDCritic(MMD):
     # lambda_AE_X = lambda_AE_Y of mmd_gan.py: weight of D's reconstruction errors of the real and the fake batch
     # through its decoder; 0: D has no decoder
     autoencoder: float = Field(8.0, ge=0.0)
+    # width k of D's encoding, a linear map from D's features that the kernel reads (the code's encoder ends in a
+    # conv to k units, k = hidden_dim = nz); null: G's latent size, as the code; 0: D's features as they are
+    encoding: int | None = Field(None, ge=0, le=100_000)
 
 
 def mix_rbf_mmd2(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
@@ -64,10 +68,26 @@ def _features(ctx: StepContext, x: Tensor) -> Tensor:
     return ctx.d.features(x).flatten(1)
 
 
-def _with_decoder(cfg: Any, p: MMDCritic, d: Any, data_shape: tuple[int, ...]) -> Any:
-    """MMD-GAN's D is an autoencoder (mmd_gan.py: NetD(encoder, decoder)): a decoder from D's features back to D's
-    input, G's architecture with the feature width as its latent size (the code builds both with base_module.Decoder),
-    held in D's module so that D's optimiser trains it."""
+def _encoding_width(cfg: Any, p: MMDCritic) -> int:
+    """k: `encoding`, else G's latent size (mmd_gan.py: `hidden_dim = args.nz`, 10 on MNIST)."""
+    if p.encoding is not None:
+        return p.encoding
+    nz = cfg.model.kwargs.get("nz")
+    return int(nz if nz is not None else inspect.signature(MODELS[cfg.model.name]).parameters["nz"].default)
+
+
+def _with_autoencoder(cfg: Any, p: MMDCritic, d: Any, data_shape: tuple[int, ...]) -> Any:
+    """MMD-GAN's D is an autoencoder (mmd_gan.py: NetD(encoder, decoder)): D's features end in a linear encoding of
+    k units (base_module.Encoder's last conv), and a decoder maps it back to D's input: G's architecture with k as
+    its latent size (the code builds both with base_module.Decoder), held in D's module so D's optimiser trains it.
+    D's head then reads the encoding; the MMD-GAN objective does not use it, D's probes do."""
+    k = _encoding_width(cfg, p)
+    if k > 0:
+        encoding, head = nn.Linear(head_width(d, "mmd_critic"), k), nn.Linear(k, 1)
+        if d.init is not None:
+            d.init(encoding)
+            d.init(head)
+        d.features, d.head = nn.Sequential(d.features, nn.Flatten(), encoding), head  # (B, ...) -> (B, k)
     if p.autoencoder > 0:
         built = MODELS[cfg.model.name](d_input_shape(cfg, data_shape),
                                        **{**cfg.model.kwargs, "nz": head_width(d, "mmd_critic")})
@@ -115,6 +135,6 @@ REMEDIES: dict[str, Remedy] = {
         doc="MMD-GAN's objective on D's features, D maximising and G minimising the kernel MMD plus the one-sided "
             "rank term, D an autoencoder whose reconstruction errors it also minimises (Li et al. 2017); it is the "
             "whole objective, so it takes loss 'none'; not with unrolled, veegan or bigan",
-        params=MMDCritic, wrap_d=_with_decoder, d_extra=_critic_d, g_loss=_critic_g,
+        params=MMDCritic, wrap_d=_with_autoencoder, d_extra=_critic_d, g_loss=_critic_g,
         conflicts=("unrolled", "veegan", "bigan"), loss="none"),
 }
