@@ -24,7 +24,7 @@ study: $(STAMP)  ## install, then run the quick label-noise demo (2D ring, ~10 m
 test: $(STAMP)  ## install, then run every test, the slow end-to-end ones included (what CI runs)
 	$(PY) -m pytest -m "not verify" -q -rs --durations=25
 
-verify: $(STAMP)  ## the runs too long for CI (marker verify: the 200-trial load tests on SQLite and on the MLflow server; a killed tracking server; a store locked mid-study; a killed driver (one seed a trial); the trial user on the server; a study through TLS in front of the server; the 8-slot concurrency measurement; the README flow on a fresh clone; the quick throughput benchmark; the grid25 PacGAN quick form)
+verify: $(STAMP)  ## the runs too long for CI (marker verify: the 200-trial load tests on SQLite and on the MLflow server; a killed tracking server; a store locked mid-study; a killed driver (one seed a trial); the trial user on the server; a study through TLS in front of the server; the 8-slot concurrency measurement; the README flow on a fresh clone; the quick throughput benchmark; the grid25 PacGAN quick form; the 2D systems comparison's quick form)
 	$(PY) -m pytest -m verify -q -rs -s
 
 verify-cluster: $(STAMP)  ## the cluster flows for real (root, openssh-server, rsync): cluster/onprem.yaml's `ray up`, `ray submit` (also --tmux, the driver killed, --resume), the MLflow UI through an SSH tunnel, `ray job submit`, `ray down` on two SSH hosts in private namespaces; cluster/aws-gpu.yaml's node commands on two fresh namespace nodes

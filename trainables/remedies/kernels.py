@@ -83,7 +83,8 @@ def _with_autoencoder(cfg: Any, p: MMDCritic, d: Any, data_shape: tuple[int, ...
     D's head then reads the encoding; the MMD-GAN objective does not use it, D's probes do."""
     k = _encoding_width(cfg, p)
     if k > 0:
-        encoding, head = nn.Linear(head_width(d, "mmd_critic"), k), nn.Linear(k, 1)
+        # the code's last conv has no bias, nor has this
+        encoding, head = nn.Linear(head_width(d, "mmd_critic"), k, bias=False), nn.Linear(k, 1)
         if d.init is not None:
             d.init(encoding)
             d.init(head)
