@@ -243,10 +243,10 @@ def burst_steps(g_updates: int) -> int:
 
 
 def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:
-    """n_critic D updates (a fresh real and fake batch each), then one G update on the last fake batch (then
-    g_updates - 1 more on the same latents, G(z) recomputed each time); with
-    simultaneous updates the G update comes before the last D update, so each is taken from the parameters
-    both had before it (the Unrolled GAN notebook's `sess.run([g_train_op, d_train_op])`)."""
+    """`d_steps` D updates (n_critic, or WGAN's burst; a fresh real and fake batch each), then one G update on the
+    last fake batch (then g_updates - 1 more on the same latents, G(z) recomputed each time); with simultaneous
+    updates the G update comes before the last D update, so each is taken from the parameters both had before it
+    (the Unrolled GAN notebook's `sess.run([g_train_op, d_train_op])`)."""
     logs: Logs = {}
     d_logs: list[Logs] = []
     n = d_steps(ctx)
