@@ -39,7 +39,6 @@ from study.survival import (  # noqa: F401
 )
 from study.tables import (  # noqa: F401  (the report API)
     HELPER_COLUMNS,
-    KL,
     format_table,
     mean_sd,
     mode_table,

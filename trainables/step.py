@@ -238,8 +238,9 @@ def d_steps(ctx: StepContext) -> int:
 
 
 def burst_steps(g_updates: int) -> int:
-    """How many of a trial's first `g_updates` G steps get critic_burst D steps (`d_steps`)."""
-    return min(g_updates, BURST_FIRST) + max(0, (g_updates - 1) // BURST_EVERY - (BURST_FIRST - 1) // BURST_EVERY)
+    """How many of a trial's first `g_updates` G steps get critic_burst D steps (`d_steps`): the first 25, then
+    the multiples of 500 below g_updates (none of which is among the first 25)."""
+    return min(g_updates, BURST_FIRST) + max(0, (g_updates - 1) // BURST_EVERY)
 
 
 def train_step(ctx: StepContext, next_real: Callable[[], Tensor]) -> Logs:

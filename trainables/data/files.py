@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from trainables.data.safe_pickle import RestrictedUnpickler, restricted_load  # noqa: F401  (the API)
+from trainables.data.safe_pickle import restricted_load
 
 TV_FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from trainables.data import Dataset, Modes
-from trainables.data.files import TV_FOLDER, data_root, ensure_files, tv_class  # noqa: F401  (the API)
+from trainables.data.files import data_root, ensure_files, tv_class
 
 if TYPE_CHECKING:
     from trainables.config import DataConfig
