@@ -15,13 +15,15 @@ GLoss = Callable[[Tensor], Tensor]  # (fake logits) -> scalar
 @dataclass(frozen=True)
 class Loss:
     """A GAN objective: D's loss as its real and fake halves, G's loss; `uses_targets` says whether label remedies
-    can act on it."""
+    can act on it; `adversarial: False` (loss 'none') says D's logits play no part, so the step does not compute
+    them."""
 
     d_real: Half
     d_fake: Half
     g: GLoss
     uses_targets: bool
     doc: str
+    adversarial: bool = True
 
     def d(self, real: Tensor, fake: Tensor, real_targets: Tensor, fake_targets: Tensor) -> Tensor:
         """D's loss: the real half on the real logits plus the fake half on the fake logits."""
@@ -96,7 +98,8 @@ LOSSES: dict[str, Loss] = {
     "least_squares": Loss(_ls, _ls, _ls_g, True, "Mao et al. 2017"),
     "kl": Loss(_bce, _bce, _critic_g, True, "BCE D; G minimises -E D(G(z)), D's logit as the log density ratio: the "
                "KL term of VEEGAN's objective (Srivastava et al. 2017)"),
-    "none": Loss(_zero, _zero, _zero_g, False, "no adversarial term: a remedy carries the objective (mmd_critic)"),
+    "none": Loss(_zero, _zero, _zero_g, False, "no adversarial term: a remedy carries the objective (mmd_critic)",
+                 adversarial=False),
 }
 
 

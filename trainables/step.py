@@ -166,12 +166,7 @@ def d_step(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor | None = None
             logs.update(extra)
         with torch.no_grad():  # D's inputs carry no graph (an encoder's code is a constant for D's update)
             real_in, fake_in = d_view(ctx, real), d_view(ctx, fake, z)
-        real_logits, fake_logits = ctx.d(real_in), ctx.d(fake_in)  # (B,), (B,) or (B/m,) when packed
-        rt, ft = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
-        for hook, p in ctx.hooks("targets"):
-            rt, ft, extra = hook(ctx, p, rt, ft)
-            logs.update(extra)
-        loss = ctx.per_seed(ctx.loss.d, real_logits, fake_logits, rt, ft)  # () or, with S seeds, (S,)
+        loss = _adversarial_d(ctx, real_in, fake_in, logs)  # () or, with S seeds, (S,)
         extras = ctx.hooks("d_extra")
         if real_terms or extras:
             logs["loss/d_base"] = loss.detach()  # D's adversarial loss alone
@@ -189,9 +184,23 @@ def d_step(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor | None = None
     ctx.counts["d_steps"] += 1
     for hook, p in ctx.hooks("after_d"):
         logs.update(hook(ctx, p))
-    logs.update({"loss/d": loss.detach(), "d/real": ctx.per_seed(d_probability, real_logits),
-                 "d/fake": ctx.per_seed(d_probability, fake_logits)})
+    logs["loss/d"] = loss.detach()
     return logs
+
+
+def _adversarial_d(ctx: StepContext, real_in: Tensor, fake_in: Tensor, logs: Logs) -> Tensor:
+    """D's adversarial loss on its logits, with the target hooks; logs D(x) and D(G(z)). Loss 'none' (a remedy
+    carries the whole objective: mmd_critic) gives 0 without running D, whose logits would be computed for
+    nothing (MMD-GAN's D step cost a third more with them)."""
+    if not ctx.loss.adversarial:
+        return torch.zeros(() if ctx.seeds == 1 else (ctx.seeds,), device=real_in.device)
+    real_logits, fake_logits = ctx.d(real_in), ctx.d(fake_in)  # (B,), (B,) or (B/m,) when packed
+    rt, ft = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
+    for hook, p in ctx.hooks("targets"):
+        rt, ft, extra = hook(ctx, p, rt, ft)
+        logs.update(extra)
+    logs["d/real"], logs["d/fake"] = (ctx.per_seed(d_probability, logits) for logits in (real_logits, fake_logits))
+    return ctx.per_seed(ctx.loss.d, real_logits, fake_logits, rt, ft)
 
 
 def g_step(ctx: StepContext, real: Tensor, fake: Tensor, z: Tensor | None = None) -> Logs:

@@ -83,6 +83,21 @@ def test_mmd_gan_d_step_raises_the_mmd_on_its_features(net, options, lr):
     assert feature_mmd() > before and float(logs["loss/d_base"]) == 0.0  # loss 'none': the remedy is D's objective
 
 
+def test_mmd_gan_d_step_runs_d_once_on_each_batch_and_never_its_head():
+    """Loss 'none' has no adversarial term, so D's step does not compute logits it would multiply by 0: one pass of
+    D's features over the real and one over the fake batch, as mmd_gan.py's netD(x), netD(y); no D(x), D(G(z))."""
+    ctx, next_real = make("dcgan", {"mmd_critic": {}}, loss="none")
+    calls = {"features": 0, "head": 0}
+    for name in calls:
+        getattr(ctx.d, name).register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1))
+    real = next_real()
+    with torch.no_grad():
+        fake = ctx.g(ctx.z(len(real)))
+    logs = d_step(ctx, real, fake)
+    assert calls == {"features": 2, "head": 0}
+    assert "d/real" not in logs and float(logs["remedy/mmd_critic/mmd2_d"]) > 0.0
+
+
 def _critic_term(ctx, real: torch.Tensor, fake: torch.Tensor) -> tuple[float, dict]:
     (hook, p), = ctx.hooks("d_extra")
     term, logs = hook(ctx, p, real, fake)
