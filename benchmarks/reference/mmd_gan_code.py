@@ -130,7 +130,8 @@ def d_step(nets: dict[str, nn.Module], opt: torch.optim.Optimizer, x: Tensor) ->
     err_d = torch.sqrt(mmd2) + LAMBDA_RG * hinge - LAMBDA_AE * ae_x - LAMBDA_AE * ae_y
     (-err_d).backward()
     opt.step()
-    return {"MMD2_D": mmd2, "hinge": hinge, "L2_AE_X": ae_x, "L2_AE_Y": ae_y, "f_X": f_x.mean()}
+    logs = {"MMD2_D": mmd2, "hinge": hinge, "L2_AE_X": ae_x, "L2_AE_Y": ae_y, "f_X": f_x.mean()}
+    return {k: v.detach() for k, v in logs.items()}
 
 
 def g_step(nets: dict[str, nn.Module], opt: torch.optim.Optimizer, x: Tensor) -> None:
