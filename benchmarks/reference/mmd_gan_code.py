@@ -100,13 +100,13 @@ class Scorer:
         self.z = torch.randn(n, NZ, generator=torch.Generator().manual_seed(0))
 
     def __call__(self, g: nn.Module) -> dict[str, float]:
+        from trainables.data.images import class_argmax
         from trainables.evaluate import generate
         from trainables.metrics.modes import mode_metrics
 
         x = generate(nn.Sequential(nn.Unflatten(1, (NZ, 1, 1)), g), self.z)
-        probs, feats = self.clf.probs(x)
-        hq = (probs.max(1).values >= 0.9) & self.clf.typical(feats)
-        m = mode_metrics(probs.argmax(1), hq, 10, count_all=True)
+        modes, hq, _ = class_argmax(x, None, self.clf, 0.9)  # the trial's rule (its Dataset argument is unused)
+        m = mode_metrics(modes, hq, 10, count_all=True)
         keys = ("modes_covered", "hq_fraction", "kl_to_uniform", "modes_robust", "modes_with_mass")
         return {k: round(m[f"eval/{k}"], 3) for k in keys}
 
