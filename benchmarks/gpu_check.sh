@@ -8,7 +8,7 @@
 #      digits resized to 64 px (bundled: such a machine may have no network for MNIST);
 #   4. the README demo study (ring8_label_noise --quick, 10 epochs) with the 4 seeds of a configuration in one
 #      seed-batched trial (seeds_per_trial 4, resources.gpu 0.05 a seed).
-# Usage: bash benchmarks/gpu_check.sh [OUT_DIR]   (default benchmarks/out/gpu: 7 files). Where the machine has no
+# Usage: bash benchmarks/gpu_check.sh [OUT_DIR]   (default benchmarks/out/gpu: 8 files). Where the machine has no
 # package index, carry the wheels the study needs in .whl/ (docs/stack.md, "A GPU machine without a network");
 # they are installed into /tmp/site first. Each step has its own time limit and log; a failing step does not stop
 # the others.
@@ -41,7 +41,7 @@ step() {  # step NAME SECONDS CMD...: run CMD under a time limit, its output to 
 cat "$out/card.txt"
 
 step throughput 200 $py benchmarks/throughput.py --device cuda --skip-tune --determinism
-cp benchmarks/out/throughput_cuda.md "$out/" 2>/dev/null
+cp benchmarks/out/throughput_cuda.md docs/gpu_costs.md "$out/" 2>/dev/null  # the table --dry-run prices with
 step tune_slots 180 $py benchmarks/tune_slots.py --device cuda --trials 12 --epochs 2 --steps 100
 cp benchmarks/out/tune_slots.md "$out/" 2>/dev/null
 cat >/tmp/gan-study/dcgan64.yaml <<'SPEC'

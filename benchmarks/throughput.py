@@ -8,13 +8,15 @@ Usage: python benchmarks/throughput.py --device cpu|cuda [--quick] [--skip-tune]
 the goal); the bare loop is D on real and fake with BCE, G non-saturating, Adam, under the same autocast. DCGAN
 trains on scikit-learn's digits resized to 64 px (bundled: no download), which costs what MNIST does per step.
 (b) times train_epoch only (no evaluation) after one warm-up epoch. --quick: 32 px DCGAN with ngf = ndf = 32,
-fewer steps and S up to 10 (under 2 minutes on 2 CPU cores). Writes benchmarks/out/throughput_<device>.md.
+fewer steps and S up to 10 (under 2 minutes on 2 CPU cores). Writes benchmarks/out/throughput_<device>.md; on
+a GPU (without --quick) it also records (a)'s platform steps in docs/gpu_costs.md, which `--dry-run` prices with.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -23,8 +25,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from _out import publish  # benchmarks/ is on sys.path when a benchmark runs as a script
-from torch.utils._python_dispatch import TorchDispatchMode
 
+from study.cost import MEASURE_STEPS
+from study.gpu_table import GpuStep, count_ops, record
 from trainables.run import GANRun
 from trainables.seeds import SeedGroup, seed_configs
 
@@ -79,24 +82,6 @@ def bare_epoch(run: GANRun, steps: int) -> None:
     sync(run.device)
 
 
-class _Dispatches(TorchDispatchMode):
-    """Counts the aten ops dispatched (each one a kernel launch or a view): what bounds small nets on a GPU."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        self.count += 1
-        return func(*args, **(kwargs or {}))
-
-
-def _dispatches(fn: Callable[[], Any]) -> int:
-    with _Dispatches() as mode:
-        fn()
-    return mode.count
-
-
 def _timed(fn: Callable[[], Any], device: torch.device) -> float:
     sync(device)
     t0 = time.perf_counter()
@@ -105,8 +90,9 @@ def _timed(fn: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def step_vs_bare(name: str, config: dict[str, Any], device: str, rounds: int) -> list[str]:
-    """One row: median s/step of the bare loop and of GANRun.train_epoch, and bare / platform."""
+def step_vs_bare(name: str, config: dict[str, Any], device: str, rounds: int) -> tuple[str, GpuStep]:
+    """One row: median s/step of the bare loop and of GANRun.train_epoch, and bare / platform; and the platform's
+    step as a GPU table row."""
     steps = config["train"]["steps_per_epoch"]
     bare_run, platform_run = GANRun(config, device), GANRun(config, device)
     bare_epoch(bare_run, steps)  # warm-up: CUDA context, cuDNN algorithm choice, allocator
@@ -116,10 +102,27 @@ def step_vs_bare(name: str, config: dict[str, Any], device: str, rounds: int) ->
         times["bare"].append(_timed(lambda: bare_epoch(bare_run, steps), bare_run.device) / steps)
         times["platform"].append(_timed(platform_run.train_epoch, platform_run.device) / steps)
     bare, platform = statistics.median(times["bare"]), statistics.median(times["platform"])
-    ops = (_dispatches(lambda: bare_epoch(bare_run, steps)) / steps, _dispatches(platform_run.train_epoch) / steps)
+    ops = (count_ops(lambda: bare_epoch(bare_run, steps)) / steps, count_ops(platform_run.train_epoch) / steps)
     precision = config["train"]["precision"]
-    return [_shown(f"| {name} | {precision} | {config['train']['batch_size']} | {bare * 1e3:.3f} | "
-                   f"{platform * 1e3:.3f} | {bare / platform:.3f} | {ops[0]:.0f} / {ops[1]:.0f} |")]
+    card = torch.cuda.get_device_name(0) if platform_run.device.type == "cuda" else "CPU"
+    step = GpuStep(card, config["model"]["name"], precision, platform * 1e3, cpu_ops(config), _commit(),
+                   time.strftime("%Y-%m-%d", time.gmtime()))
+    return _shown(f"| {name} | {precision} | {config['train']['batch_size']} | {bare * 1e3:.3f} | "
+                  f"{platform * 1e3:.3f} | {bare / platform:.3f} | {ops[0]:.0f} / {ops[1]:.0f} |"), step
+
+
+def cpu_ops(config: dict[str, Any], steps: int = MEASURE_STEPS) -> float:
+    """The platform step's aten ops counted on the CPU in an epoch of `steps`, as `--dry-run` counts an arm's: the
+    GPU table prices an op of that count, whatever the card dispatches (its Adam is one foreach kernel a step)."""
+    run = GANRun({**config, "train": {**config["train"], "steps_per_epoch": steps}}, "cpu")
+    run.train_epoch()  # the first step creates the optimisers' state
+    return count_ops(run.train_epoch) / steps
+
+
+def _commit() -> str:
+    """The code measured: $GAN_STUDY_COMMIT (a copy without .git), else the checkout's HEAD."""
+    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    return os.environ.get("GAN_STUDY_COMMIT", "")[:7] or found.stdout.strip() or "unknown"
 
 
 def seed_rates(device: str, sizes: list[int], steps: int) -> list[str]:
@@ -198,10 +201,17 @@ def main() -> None:
              "(a) platform step vs bare loop (median ms/step; bare / platform: goal >= 0.95)", "",
              "| model | precision | batch | bare ms | platform ms | bare / platform | aten ops a step, bare / "
              "platform |", "|---|---|---:|---:|---:|---:|---:|"]
+    steps: list[GpuStep] = []
     for precision in ("fp32", "bf16"):
-        lines += step_vs_bare("ring8 MLP", ring_config(precision, ring_steps), dev, rounds)
+        nets = [("ring8 MLP", ring_config(precision, ring_steps))]
         if not (quick and precision == "bf16" and dev == "cpu"):  # CPU bf16 convolutions: seconds a step here
-            lines += step_vs_bare(f"DCGAN-{size}", dcgan_config(precision, conv_steps, size, width), dev, rounds)
+            nets.append((f"DCGAN-{size}", dcgan_config(precision, conv_steps, size, width)))
+        for name, config in nets:
+            row, step = step_vs_bare(name, config, dev, rounds)
+            lines.append(row)
+            steps.append(step)
+    if dev == "cuda" and not quick:
+        record(steps)  # the GPU step table `--dry-run` prices with (docs/gpu_costs.md)
     sizes = [1, 4, 10] if quick else [1, 4, 10, 40]
     lines += ["", f"(b) ring8 seed-steps/s (PacGAN nets, batch 100, {ring_steps} steps an epoch)", "",
               "| S | sequential | seed-batched | ratio |", "|---:|---:|---:|---:|"]

@@ -1,5 +1,6 @@
 """Cost before running (`python -m study.run SPEC --dry-run`): trials x G steps per grid arm, and the wall
-time on this machine estimated from a short measured epoch of each arm (docs/config.md, "Cost")."""
+time on this machine estimated from a short measured epoch of each arm, and on a GPU from the arm's aten ops a
+G step and the measured GPU steps of docs/gpu_costs.md (docs/config.md, "Cost")."""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from study import gpu_table
 from study.calibrate import arms, configs
 from study.schema import Spec
 from trainables.config import TrainConfig, TrialConfig
@@ -30,6 +32,9 @@ class ArmCost:
     eval_s: float | None = None  # the trial's evaluation: every seed's
     note: str = ""
     seeds: int = 1  # seeds a trial trains together (seeds_per_trial)
+    ops: float | None = None  # aten ops a G step (of all the trial's seeds), counted on this machine
+    net: str = ""  # model.name and train.precision: which GPU row prices an op
+    precision: str = "fp32"
 
     @property
     def trial_s(self) -> float | None:
@@ -104,14 +109,17 @@ def measure(label: str, trials: int, config: TrialConfig, threads: int, seeds: i
         t2 = time.perf_counter()
         run.evaluate(extended=False)
         t3 = time.perf_counter()
+        ops = gpu_table.count_ops(trainer.train_epoch)  # apart from the timed epoch: counting slows each op
     except Exception as err:  # a dry run reports what it could not measure and goes on
         why = str(err).splitlines()[0].split(". Tried")[0][:120]
         return ArmCost(label, trials, epochs, 0, note=f"not measured ({why}; a run fetches the data first)")
     every = config.eval.extended_every
     eval_s = ((t2 - t1) + (every - 1) * (t3 - t2)) / every * config.eval.n_samples / n_eval * seeds
     step_s = (t1 - t0) / (MEASURE_STEPS * run.ctx.g_updates)  # a G update's share of a training step
-    step_s *= _burst_factor(config.train, g_steps * epochs)
-    return ArmCost(label, trials, epochs, g_steps, step_s, eval_s, seeds=seeds)
+    burst = _burst_factor(config.train, g_steps * epochs)
+    return ArmCost(label, trials, epochs, g_steps, step_s * burst, eval_s, seeds=seeds,
+                   ops=ops / (MEASURE_STEPS * run.ctx.g_updates) * burst, net=config.model.name,
+                   precision=config.train.precision)
 
 
 def estimate(spec: Spec) -> list[ArmCost]:
@@ -160,6 +168,31 @@ def report(spec: Spec, costs: list[ArmCost], cpus: int | None = None) -> list[st
         slots = max(1, int(cpus // max(1.0, spec.trial_resources["cpu"] or 1.0)))
         part = "" if len(measured) == len(costs) else f" (the {len(measured)} measured arms only)"
         lines.append(f"cost: about {_hours(cpu_s)} of trial time{part}; on this machine ({cpus} CPUs, "
-                     f"{slots} trials at once) about {_hours(cpu_s / slots)} wall. GPU: no measured figure yet "
-                     "(README, Performance)")
+                     f"{slots} trials at once) about {_hours(cpu_s / slots)} wall")
+    return lines + gpu_lines(costs, gpu_table.read())
+
+
+def gpu_lines(costs: list[ArmCost], rows: list[gpu_table.GpuStep]) -> list[str]:
+    """Per card of the GPU step table: the training steps' time, each G step priced as its aten ops times the
+    card's measured microseconds an op (nets this small are bound by kernel launches there: docs/gpu_costs.md)."""
+    counted = [c for c in costs if c.ops]
+    if not counted:
+        return []
+    if not rows:
+        return ["GPU: no measured GPU step yet (docs/gpu_costs.md)"]
+    lines = []
+    for card in dict.fromkeys(r.card for r in rows):
+        priced = [(c, gpu_table.per_op(rows, c.net, c.precision)[card]) for c in counted]
+        gpu_s = sum(c.trials * c.epochs * c.g_steps * (c.ops or 0.0) * r.us_per_op * 1e-6 for c, r in priced)
+        ops = sorted(c.ops or 0.0 for c in counted)
+        us = sorted(r.us_per_op for _, r in priced)
+        part = "" if len(counted) == len(costs) else f" (the {len(counted)} measured arms)"
+        lines.append(f"GPU: about {_hours(gpu_s)} of training steps{part} on one {card}, one trial at a time "
+                     f"({_span(ops, '.0f')} aten ops a G step x {_span(us, '.1f')} us an op, measured "
+                     f"{max(r.date for _, r in priced)}: docs/gpu_costs.md); evaluation not included")
     return lines
+
+
+def _span(values: list[float], fmt: str) -> str:
+    low, high = format(values[0], fmt), format(values[-1], fmt)
+    return low if low == high else f"{low}-{high}"

@@ -55,6 +55,7 @@ def test_dry_run_prints_the_cost_and_starts_nothing(tmp_path, capsys, monkeypatc
     out = capsys.readouterr().out
     assert f"experiment: cost; store: sqlite:///{tmp_path / 'home' / 'mlflow.db'}" in out
     assert "cost: 48 G steps in all" in out and "ms a G step" in out  # 2 arms x 2 seeds x 3 epochs x 4 steps
+    assert "GPU: about" in out and "of training steps on one NVIDIA H200" in out  # docs/gpu_costs.md's rows
     assert not (tmp_path / "home").exists()
     assert main([str(_spec(tmp_path)), "--dry-run", "--no-cost"]) == 0
     out = capsys.readouterr().out
@@ -71,10 +72,16 @@ def test_seed_batched_trials_are_costed_as_trials_of_their_seeds(tmp_path):
     # 2 arms x 4 seeds = 8 seed runs = 2 trials of 2 seeds an arm; each trial evaluates both seeds
     assert all(c.trials == 2 and c.seeds == 2 and c.g_steps == 4 for c in costs)
     assert all(c.step_s and c.eval_s for c in costs)
+    # one set of kernels steps all of a trial's seeds: 4 seeds a trial dispatch about the ops of 2 (docs/gpu_costs.md)
+    spec["seeds_per_trial"] = 4
+    path.write_text(yaml.safe_dump(spec))
+    four = estimate(load_spec(path))
+    assert all(c.ops and f.ops and abs(f.ops / c.ops - 1) < 0.1 for c, f in zip(costs, four, strict=True))
     lines = report(loaded, costs, cpus=4)
     assert "2 trials of 2 seeds x 3 epochs x 4 G steps" in lines[0]
-    assert lines[-2] == "cost: 96 G steps in all"  # every seed's: 2 arms x 2 trials x 2 seeds x 3 epochs x 4
-    assert "2 trials at once" in lines[-1]  # a trial asks for 2 CPUs (1 a seed) of the 4
+    assert lines[-3] == "cost: 96 G steps in all"  # every seed's: 2 arms x 2 trials x 2 seeds x 3 epochs x 4
+    assert "2 trials at once" in lines[-2]  # a trial asks for 2 CPUs (1 a seed) of the 4
+    assert lines[-1].startswith("GPU: about")  # 2 arms x 2 trials x 3 epochs x 4 G steps x their ops
 
 
 def test_wgans_burst_adds_its_extra_d_steps_to_the_steady_state_step():
