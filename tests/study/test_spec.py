@@ -59,6 +59,36 @@ def test_every_shipped_spec_validates_full_and_quick():
             load_spec(path, quick=True)
 
 
+def _data_shape(name: str, image_size: int | None) -> tuple[int, ...]:
+    """A sample's shape without loading the data: 2D points, or (channels, size, size) images."""
+    if name in ("mnist", "fashion_mnist", "digits", "stacked_mnist"):
+        size = image_size or (8 if name == "digits" else 28)
+        return (3 if name == "stacked_mnist" else 1, size, size)
+    return (2,)
+
+
+def test_every_grid_arm_of_every_shipped_spec_builds_its_nets_and_remedies():
+    """Validation alone let a full form's arm fail when its trial started (systems_2d's mmd_gan under the Xavier
+    init: a bias-free encoding); here every arm's nets, optimisers and remedies are built, full and quick."""
+    import torch
+
+    from study.calibrate import configs
+    from trainables.step import build_context
+
+    built = 0
+    for path in sorted((REPO / "search_spaces").glob("*.yaml")):
+        for quick in (False, True) if "quick" in yaml.safe_load(path.read_text()) else (False,):
+            spec = load_spec(path, quick=quick)
+            for label, _, cfg in configs(spec, spec.seed_list[:1]):
+                shape = _data_shape(cfg.data.name, cfg.data.image_size)
+                try:
+                    build_context(cfg, shape, torch.Generator().manual_seed(0), torch.device("cpu"))
+                except Exception as err:
+                    raise AssertionError(f"{path.name}{' --quick' if quick else ''} {label}: {err!r}") from err
+                built += 1
+    assert built > 50
+
+
 @pytest.mark.parametrize(
     "changes, message",
     [

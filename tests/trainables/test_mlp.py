@@ -56,3 +56,19 @@ def test_tf1_orthogonal_init_has_a_near_constant_direction_that_a_haar_draw_lack
                 ones = torch.ones(short.shape[0]) / short.shape[0] ** 0.5
                 cos = (ones @ short / short.norm(dim=0)).abs().max().item()
                 assert (cos > 0.85) is near_constant and (cos < 0.5) is not near_constant, (init, cos)
+
+
+def test_every_init_zeroes_the_biases_it_finds_and_leaves_bias_free_layers_so():
+    import torch
+    from torch import nn
+
+    from trainables.models import INITS
+
+    for name, init in INITS.items():
+        net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3, bias=False))
+        with torch.no_grad():
+            net[0].bias.fill_(1.0)
+        before = net[2].weight.clone()
+        init(net)
+        assert net[2].bias is None and not torch.equal(net[2].weight, before), name
+        assert torch.count_nonzero(net[0].bias) == 0, name

@@ -58,6 +58,13 @@ def _uniform(shape: tuple[int, ...], **kw: object) -> Tensor:
 LATENTS: dict[str, Callable[..., Tensor]] = {"normal": torch.randn, "uniform": _uniform}
 
 
+def _zero_bias(m: nn.Module) -> None:
+    """Zero a layer's bias where it has one (MMD-GAN's encoding, for one, is bias-free)."""
+    bias = getattr(m, "bias", None)
+    if isinstance(bias, torch.Tensor):
+        nn.init.zeros_(bias)
+
+
 def init_normal(module: nn.Module, std: float = 0.02) -> None:
     """DCGAN init (Radford et al. 2016): weights N(0, std), BatchNorm weights N(1, std), biases 0."""
     for m in module.modules():
@@ -75,7 +82,7 @@ def init_orthogonal(module: nn.Module, gain: float = 1.4) -> None:
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.orthogonal_(m.weight, gain)
-            nn.init.zeros_(m.bias)
+            _zero_bias(m)
 
 
 def init_orthogonal_tf1(module: nn.Module, gain: float = 1.4) -> None:
@@ -90,7 +97,7 @@ def init_orthogonal_tf1(module: nn.Module, gain: float = 1.4) -> None:
             q = u if in_f > out_f else vh  # (in, out): TF takes u when rows > cols, else v transposed
             with torch.no_grad():
                 m.weight.copy_(gain * q.T)
-            nn.init.zeros_(m.bias)
+            _zero_bias(m)
 
 
 def init_xavier(module: nn.Module) -> None:
@@ -99,7 +106,7 @@ def init_xavier(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
+            _zero_bias(m)
 
 
 def init_orthogonal08(module: nn.Module) -> None:
