@@ -105,7 +105,8 @@ def step_vs_bare(name: str, config: dict[str, Any], device: str, rounds: int) ->
     ops = (count_ops(lambda: bare_epoch(bare_run, steps)) / steps, count_ops(platform_run.train_epoch) / steps)
     precision = config["train"]["precision"]
     card = torch.cuda.get_device_name(0) if platform_run.device.type == "cuda" else "CPU"
-    step = GpuStep(card, config["model"]["name"], precision, platform * 1e3, cpu_ops(config), _commit(),
+    counted = cpu_ops(config) if card != "CPU" else ops[1]  # on the CPU the timed run's own count serves
+    step = GpuStep(card, config["model"]["name"], precision, platform * 1e3, counted, _commit(),
                    time.strftime("%Y-%m-%d", time.gmtime()))
     return _shown(f"| {name} | {precision} | {config['train']['batch_size']} | {bare * 1e3:.3f} | "
                   f"{platform * 1e3:.3f} | {bare / platform:.3f} | {ops[0]:.0f} / {ops[1]:.0f} |"), step
